@@ -1,0 +1,1 @@
+"""The Litestar application: thin controllers that validate, call core and serialise."""

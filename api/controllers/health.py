@@ -1,0 +1,52 @@
+"""Liveness and readiness, without authentication."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Response, get
+from litestar.openapi import ResponseSpec
+
+from ..state import AppState
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "unavailable"]
+    checks: Annotated[dict[Literal["database", "redis"], Annotated[str, msgspec.Meta(max_length=200)]],
+                      msgspec.Meta(max_length=2)] = {}
+
+
+@get("/healthz", operation_id="healthz", summary="Is the process alive", tags=["Health"], security=[{}],
+     exclude_from_auth=True)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@get("/readyz", operation_id="readyz", summary="Can the process serve (database, Redis)", tags=["Health"],
+     security=[{}], responses={503: ResponseSpec(Health, description="Not ready: a dependency is unreachable.")},
+     exclude_from_auth=True)
+async def readyz(runtime: AppState) -> Response[Health]:
+    checks: dict[str, str] = {}
+    try:
+        await runtime.db.ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    if runtime.settings.redis_url:
+        checks["redis"] = await _ping_redis(runtime.settings.redis_url)
+    ready = all(value == "ok" for value in checks.values())
+    return Response(Health(status="ok" if ready else "unavailable", checks=checks), status_code=200 if ready else 503)
+
+
+async def _ping_redis(url: str) -> str:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001
+        return f"unreachable: {type(exc).__name__}"
+    finally:
+        await client.aclose()

@@ -1,0 +1,58 @@
+"""Creating POSTs: 201 + Location, and Stripe-style replay under an ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tribeops.core import idempotency
+from tribeops.core.services.context import Caller
+
+from .state import AppState
+
+IdempotencyKey = Parameter(
+    header="Idempotency-Key",
+    required=False,
+    max_length=255,
+    min_length=1,
+    description="Retry-safe creation: the same key with the same body replays the first response (24 h).",
+)
+
+
+async def create(
+    request: Request[Any, Any, Any],
+    runtime: AppState,
+    caller: Caller,
+    make: Callable[[AsyncConnection], Awaitable[msgspec.Struct]],
+    location: str,
+) -> Response[Any]:
+    """Run ``make`` in a transaction and answer 201 with ``Location: {location}/{id}``."""
+
+    async def respond(conn: AsyncConnection) -> idempotency.StoredResponse:
+        created = await make(conn)
+        return idempotency.StoredResponse(201, msgspec.json.encode(created), f"{location}/{created.id}")  # type: ignore[attr-defined]
+
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        async with runtime.db.transaction() as conn:
+            stored = await respond(conn)
+        return _response(stored, replayed=None)
+    idempotency.check_key(key)
+    fp = idempotency.fingerprint(request.method, request.url.path, await request.json())
+    ttl = timedelta(hours=runtime.settings.idempotency_ttl_hours)
+    stored, replayed = await idempotency.run_once(runtime.db, caller.workspace_id, key, fp, ttl, respond)
+    return _response(stored, replayed)
+
+
+def _response(stored: idempotency.StoredResponse, replayed: bool | None) -> Response[Any]:
+    headers = {"Location": stored.location} if stored.location else {}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(content=stored.body, status_code=stored.status_code, media_type="application/json",
+                    headers=headers)

@@ -1,0 +1,49 @@
+"""OpenAPI helpers shared by the controllers: documented errors, common parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar.datastructures import ResponseHeader
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
+
+from .problems import PROBLEM, Problem
+
+_DESCRIPTIONS = {
+    400: "The request could not be read (malformed JSON).",
+    401: "Missing, unknown or revoked API key.",
+    403: "The API key lacks the scope this operation needs.",
+    404: "No such object in this workspace.",
+    409: "A request with the same Idempotency-Key is still in progress.",
+    413: "The request body is larger than the configured limit.",
+    422: "Validation failed; `errors` names each bad field with a JSON pointer.",
+}
+
+READ_ERRORS = (400, 401, 403, 404, 422)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422)
+
+
+def problems(*codes: int) -> dict[int, ResponseSpec]:
+    """Problem responses for ``codes``, as Litestar ``responses=``."""
+    return {
+        code: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=_DESCRIPTIONS[code],
+                           generate_examples=False)
+        for code in codes
+    }
+
+
+def body(example: dict[str, Any], description: str) -> Any:
+    return Body(description=description, examples=[Example(summary="Example", value=example)])
+
+
+LOCATION = [ResponseHeader(name="Location", description="URL of the created object.", documentation_only=True)]
+
+Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size, 1 to 100.")]
+StartingAfter = Annotated[
+    str | None,
+    Parameter(min_length=1, max_length=200, description="The `next_cursor` of the previous page."),
+]
+IdParam = Parameter(min_length=1, max_length=64, description="The object's id.")
+IdFilter = Parameter(min_length=1, max_length=64)

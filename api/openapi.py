@@ -1,0 +1,170 @@
+"""The OpenAPI document: Litestar lays out paths and operations, msgspec writes the schemas.
+
+Litestar drops some msgspec constraints (bounds of list items and map values, key patterns,
+``additionalProperties: false``), so every request and response body schema here comes from
+``msgspec.json.schema_components`` of the handlers' own types, which is exact. Parameters keep
+Litestar's schemas with their bounds moved where validators look for them. Creating
+operations link to the get / update / delete of what they created, for stateful testing.
+The app serves exactly this document, and ``openapi/openapi.json`` is a copy of it.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Router, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.routes import HTTPRoute
+
+from tribeops.core import __version__
+
+from .problems import PROBLEM, Problem
+
+REF = "#/components/schemas/{name}"
+DESCRIPTION = """Brand conversation ops: brands, their tribes and campaigns; KPI events from every
+network; scorecards that set vanity metrics beside relationship metrics.
+
+Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem documents
+(`application/problem+json`); a validation problem lists each bad field in `errors` as a JSON
+pointer and a message. Lists are paginated, newest first, with `limit` and `starting_after`
+(the previous page's `next_cursor`). Creating POSTs accept an `Idempotency-Key` header."""
+TAGS = ["Brands", "Tribes", "Campaigns", "API keys", "Health"]
+
+
+@get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
+async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = request.app.state.openapi_document
+    return document
+
+
+def config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="tribeops",
+        version=__version__,
+        description=DESCRIPTION,
+        path="/schema",
+        openapi_router=Router("/schema", route_handlers=[openapi_json], include_in_schema=False),
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        components=Components(security_schemes={
+            "bearerAuth": SecurityScheme(type="http", scheme="bearer", description="An API key of the workspace.")
+        }),
+        security=[{"bearerAuth": []}],
+        tags=[Tag(name=name) for name in TAGS],
+        use_handler_docstrings=True,
+        create_examples=False,
+    )
+
+
+def document(app: Litestar) -> dict[str, Any]:
+    """The finished OpenAPI document of ``app``."""
+    doc = app.openapi_schema.to_schema()
+    body_types: set[Any] = {Problem}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path_format not in doc.get("paths", {}):
+            continue
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                op = doc["paths"][route.path_format].get(method.lower())
+                if op is not None:
+                    body_types |= _finish_operation(op, handler)
+    (_, components) = msgspec.json.schema_components(sorted(body_types, key=repr), ref_template=REF)
+    doc.setdefault("components", {})["schemas"] = dict(sorted(components.items()))
+    _add_links(doc)
+    return doc
+
+
+def _finish_operation(op: dict[str, Any], handler: Any) -> set[Any]:
+    used: set[Any] = set()
+    data = handler.parsed_data_field
+    if data is not None:
+        data_type = _unwrap(data.annotation)
+        media: dict[str, Any] = {"schema": _ref(data_type)}
+        examples = getattr(data.kwarg_definition, "examples", None) or []
+        if examples:
+            media["examples"] = {f"example{i or ''}": {"summary": ex.summary, "value": ex.value}
+                                 for i, ex in enumerate(examples)}
+        op["requestBody"]["content"] = {"application/json": media}
+        used.add(data_type)
+    returned = _unwrap(handler.parsed_fn_signature.return_type.annotation)
+    for code, response in op.get("responses", {}).items():
+        content = response.get("content", {})
+        if code.startswith("2") and returned is not None and "application/json" in content:
+            content["application/json"] = {"schema": _ref(returned)}
+            used.add(returned)
+        if PROBLEM in content:
+            content[PROBLEM] = {"schema": {"$ref": REF.format(name="Problem")}}
+    for param in op.get("parameters", []):
+        param["schema"] = _tidy_parameter(param.get("schema", {}), param.get("required", False))
+    for header in (h for r in op.get("responses", {}).values() for h in r.get("headers", {}).values()):
+        header.setdefault("schema", {"type": "string", "maxLength": 2048})
+    return used
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``Annotated[T, ...]`` → T, ``Response[T]`` → T, ``None`` → None."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if annotation in (None, type(None)):
+        return None
+    origin = typing.get_origin(annotation)
+    if origin is not None and getattr(origin, "__name__", "") == "Response":
+        return _unwrap(typing.get_args(annotation)[0])
+    return annotation
+
+
+def _ref(tp: Any) -> dict[str, Any]:
+    (schema,), _ = msgspec.json.schema_components([tp], ref_template=REF)
+    return schema
+
+
+_BOUNDS = ("maxLength", "minLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _tidy_parameter(schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    """Move bounds into the value branch; an optional parameter is simply absent, never null."""
+    branches = schema.get("oneOf")
+    if isinstance(schema.get("type"), list) and not required:
+        kinds = [k for k in schema["type"] if k != "null"]
+        schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+        if "enum" in schema:
+            schema["enum"] = [v for v in schema["enum"] if v is not None]
+    if not branches:
+        return schema
+    bounds = {k: schema.pop(k) for k in _BOUNDS if k in schema}
+    values = [b for b in branches if b.get("type") != "null"]
+    if len(values) == 1 and not required:
+        schema.pop("oneOf")
+        return {**schema, **values[0], **bounds}
+    for branch in values:
+        branch.update({k: v for k, v in bounds.items() if branch.get("type") in ("string", "integer", "number")})
+    return schema
+
+
+_CREATE = re.compile(r"^create([A-Z]\w*)$")
+
+
+def _add_links(doc: dict[str, Any]) -> None:
+    ops = {op["operationId"]: op for item in doc.get("paths", {}).values() for op in item.values()
+           if isinstance(op, dict) and "operationId" in op}
+    for op_id, op in ops.items():
+        match = _CREATE.match(op_id)
+        created = op.get("responses", {}).get("201")
+        if not match or created is None:
+            continue
+        links = {}
+        for verb in ("get", "update", "delete", "revoke"):
+            target = ops.get(f"{verb}{match.group(1)}")
+            if target is None:
+                continue
+            names = [p["name"] for p in target.get("parameters", []) if p.get("in") == "path"]
+            links[f"{verb.capitalize()}{match.group(1)}"] = {
+                "operationId": target["operationId"],
+                "parameters": {name: "$response.body#/id" for name in names},
+                "description": f"The created object's `id` is the `{names[0]}` of `{target['operationId']}`.",
+            }
+        created["links"] = links

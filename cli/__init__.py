@@ -1,0 +1,1 @@
+"""The ``tribeops`` command: the composition root that may use api, workers and core."""

@@ -1,0 +1,126 @@
+"""``tribeops``: serve the API, migrate the database, issue keys, export the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from tribeops.core import __version__
+from tribeops.core.bootstrap import first_run, issue_key
+from tribeops.core.db import Database
+from tribeops.core.migrate import upgrade
+from tribeops.core.schemas.keys import SCOPES
+from tribeops.core.settings import Settings
+
+OPENAPI_PATH = Path("openapi/openapi.json")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
+    db = Database.from_settings(settings)
+    try:
+        return await work(db)
+    finally:
+        await db.dispose()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tribeops")
+def main() -> None:
+    """tribeops: brand conversation ops, over REST."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="API processes.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply migrations before starting.")
+def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
+    """Serve the API (SQLite in ./tribeops.db unless TRIBEOPS_DATABASE_URL says otherwise)."""
+    import uvicorn
+
+    settings = _settings()
+    if not no_migrate:
+        upgrade(settings.database_url)
+    key = asyncio.run(_with_db(settings, first_run))
+    if key:
+        click.echo("Created workspace 'default'. Its admin API key, shown this once:\n")
+        click.echo(f"    {key}\n")
+        click.echo(f"Try: curl -H 'Authorization: Bearer {key}' http://{host}:{port}/v1/brands\n")
+    click.echo(f"API docs: http://{host}:{port}/schema  (OpenAPI: /schema/openapi.json)", err=True)
+    uvicorn.run("tribeops.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", access_log=False)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations up to REVISION."""
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    click.echo(f"Database at {revision}.", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--workspace", required=True, help="Workspace name; created if it does not exist.")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES),
+              help="Repeat for several scopes.")
+@click.option("--name", default="cli key", show_default=True)
+def keys_create(workspace: str, scopes: tuple[str, ...], name: str) -> None:
+    """Create an API key and print it (only it) on stdout."""
+    if not 1 <= len(workspace) <= 64:
+        raise click.BadParameter("1 to 64 characters", param_hint="--workspace")
+    settings = _settings()
+    upgrade(settings.database_url)
+    secret = asyncio.run(_with_db(settings, lambda db: issue_key(db, workspace, list(scopes), name)))
+    click.echo(secret)
+
+
+@main.group()
+def openapi() -> None:
+    """The OpenAPI document."""
+
+
+@openapi.command("export")
+@click.option("--check", is_flag=True, help="Fail if the committed file differs from the app's document.")
+@click.option("--output", type=click.Path(path_type=Path), default=OPENAPI_PATH, show_default=True)
+def openapi_export(check: bool, output: Path) -> None:
+    """Write the app's OpenAPI document to OUTPUT (or compare with it)."""
+    from tribeops.api.app import create_app
+
+    text = json.dumps(create_app(Settings()).state.openapi_document, indent=2, ensure_ascii=False) + "\n"
+    if check:
+        current = output.read_text() if output.exists() else ""
+        if current != text:
+            click.echo(f"{output} is out of date with the app; regenerate it with: tribeops openapi export",
+                       err=True)
+            sys.exit(1)
+        click.echo(f"{output} is up to date.", err=True)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    click.echo(f"Wrote {output}.", err=True)
+
+
+if __name__ == "__main__":
+    main()

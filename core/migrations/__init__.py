@@ -1,0 +1,1 @@
+"""Alembic migrations of the tribeops schema, applied by ``tribeops db upgrade``."""

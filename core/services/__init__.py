@@ -1,0 +1,1 @@
+"""Services: one per aggregate. Each method runs inside the caller's transaction."""

@@ -1,0 +1,100 @@
+"""Campaigns, with their brief's tribes kept as rows for the ``tribe_id`` filter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from .. import tables as t
+from ..errors import FieldError, ValidationFailed
+from ..ids import new_id
+from ..schemas.campaigns import Brief, Campaign, CampaignCreate, CampaignUpdate, Target
+from ..schemas.common import Page
+from .resources import ResourceService, changes
+
+
+class CampaignService(ResourceService[Campaign]):
+    table = t.campaigns
+    kind = "campaign"
+
+    def to_item(self, row: Any) -> Campaign:
+        return Campaign(
+            id=row.id, brand_id=row.brand_id, name=row.name, mode=row.mode, status=row.status,
+            brief=msgspec.convert(row.brief, Brief), kit_message=row.kit_message, hashtags=list(row.hashtags),
+            keywords=list(row.keywords), networks=list(row.networks), starts_at=row.starts_at, ends_at=row.ends_at,
+            targets=msgspec.convert(row.targets, list[Target]), created_at=row.created_at, updated_at=row.updated_at,
+        )
+
+    async def create(self, data: CampaignCreate) -> Campaign:
+        """Create a campaign; 422 for a brand or tribes not the caller's, or a period that ends first."""
+        await self.require_brand(data.brand_id)
+        errors = _period_errors(data.starts_at, data.ends_at)
+        errors += await self._tribe_errors(data.brand_id, data.brief.to_whom)
+        if errors:
+            raise ValidationFailed(errors)
+        values = msgspec.to_builtins(data, builtin_types=(datetime,))
+        campaign_id = await self._insert({"id": new_id("campaign"), **values})
+        await self._link(campaign_id, data.brief.to_whom)
+        return await self.get(campaign_id)
+
+    async def update(self, campaign_id: str, data: CampaignUpdate) -> Campaign:
+        """Apply a partial update, checking the resulting period and brief like a create."""
+        current = await self.get(campaign_id)
+        starts = current.starts_at if data.starts_at is msgspec.UNSET else data.starts_at
+        ends = current.ends_at if data.ends_at is msgspec.UNSET else data.ends_at
+        errors = _period_errors(starts, ends)
+        if isinstance(data.brief, Brief):
+            errors += await self._tribe_errors(current.brand_id, data.brief.to_whom)
+        if errors:
+            raise ValidationFailed(errors)
+        values = changes(data)
+        for field in ("starts_at", "ends_at"):
+            if field in values:
+                values[field] = getattr(data, field)
+        if isinstance(data.brief, Brief):
+            await self.conn.execute(sa.delete(t.campaign_tribes).where(
+                t.campaign_tribes.c.campaign_id == campaign_id))
+            await self._link(campaign_id, data.brief.to_whom)
+        return await self._update(campaign_id, values)
+
+    async def list_campaigns(self, *, limit: int, starting_after: str | None, brand_id: str | None,
+                             tribe_id: str | None, status: str | None) -> Page[Campaign]:
+        where: list[Any] = []
+        if brand_id:
+            where.append(t.campaigns.c.brand_id == brand_id)
+        if status:
+            where.append(t.campaigns.c.status == status)
+        if tribe_id:
+            where.append(t.campaigns.c.id.in_(sa.select(t.campaign_tribes.c.campaign_id).where(
+                t.campaign_tribes.c.workspace_id == self.ws, t.campaign_tribes.c.tribe_id == tribe_id)))
+        return await self.list(limit=limit, starting_after=starting_after, where=where)
+
+    async def _tribe_errors(self, brand_id: str, tribe_ids: list[str]) -> list[FieldError]:
+        if not tribe_ids:
+            return []
+        found = set((await self.conn.execute(sa.select(t.tribes.c.id).where(
+            t.tribes.c.workspace_id == self.ws, t.tribes.c.brand_id == brand_id,
+            t.tribes.c.id.in_(tribe_ids)))).scalars())
+        errors, seen = [], set()
+        for i, tribe_id in enumerate(tribe_ids):
+            if tribe_id in seen:
+                errors.append(FieldError(f"/brief/to_whom/{i}", "This tribe is listed twice."))
+            elif tribe_id not in found:
+                errors.append(FieldError(f"/brief/to_whom/{i}", f"No tribe {tribe_id!r} of brand {brand_id!r}."))
+            seen.add(tribe_id)
+        return errors
+
+    async def _link(self, campaign_id: str, tribe_ids: list[str]) -> None:
+        if tribe_ids:
+            await self.conn.execute(sa.insert(t.campaign_tribes), [
+                {"workspace_id": self.ws, "campaign_id": campaign_id, "tribe_id": tid, "position": i}
+                for i, tid in enumerate(tribe_ids)])
+
+
+def _period_errors(starts_at: datetime | None, ends_at: datetime | None) -> list[FieldError]:
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        return [FieldError("/ends_at", "ends_at must be after starts_at.")]
+    return []

@@ -1,0 +1,53 @@
+"""Settings read from the environment (prefix ``TRIBEOPS_``), built at start-up, never at import."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tribeops.db"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Runtime configuration of one tribeops process."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    max_body_bytes: int = 5 * 1024 * 1024
+    idempotency_ttl_hours: int = 24
+    key_cache_seconds: float = 5.0
+    debug: bool = False
+    database_echo: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``TRIBEOPS_*`` variables; a bad value raises ``ValueError`` naming the variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            name = f"TRIBEOPS_{field.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(name, raw, field.type)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(name: str, raw: str, type_: object) -> object:
+    try:
+        if type_ is bool:
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if type_ is int:
+            return int(raw)
+        if type_ is float:
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: cannot read {raw!r} as {getattr(type_, '__name__', type_)}") from None
+    return raw

@@ -1,0 +1,150 @@
+"""The relational schema. Every row carries its workspace; every query filters on it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware datetimes, stored as UTC on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _ws() -> sa.Column[str]:
+    return sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
+
+
+def _stamps() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    ]
+
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("cursor_secret", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    _ws(),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("scopes", JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "workspace_id", "id"),
+)
+
+brands = sa.Table(
+    "brands",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    _ws(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("identity", JSON, nullable=False),
+    sa.Column("handles", JSON, nullable=False),
+    *_stamps(),
+    sa.Index(None, "workspace_id", "id"),
+)
+
+tribes = sa.Table(
+    "tribes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    _ws(),
+    sa.Column("brand_id", sa.String(32), sa.ForeignKey("brands.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("description", sa.Text(), nullable=True),
+    sa.Column("strategy", JSON, nullable=False),
+    sa.Column("rules", JSON, nullable=False),
+    *_stamps(),
+    sa.Index(None, "workspace_id", "id"),
+    sa.Index(None, "workspace_id", "brand_id", "id"),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    _ws(),
+    sa.Column("brand_id", sa.String(32), sa.ForeignKey("brands.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("brief", JSON, nullable=False),
+    sa.Column("kit_message", sa.Text(), nullable=True),
+    sa.Column("hashtags", JSON, nullable=False),
+    sa.Column("keywords", JSON, nullable=False),
+    sa.Column("networks", JSON, nullable=False),
+    sa.Column("targets", JSON, nullable=False),
+    sa.Column("starts_at", UTCDateTime(), nullable=True),
+    sa.Column("ends_at", UTCDateTime(), nullable=True),
+    *_stamps(),
+    sa.Index(None, "workspace_id", "id"),
+    sa.Index(None, "workspace_id", "brand_id", "id"),
+)
+
+# The tribes a campaign speaks to (its brief's ``to_whom``), kept as rows so campaigns filter by tribe.
+campaign_tribes = sa.Table(
+    "campaign_tribes",
+    metadata,
+    _ws(),
+    sa.Column("campaign_id", sa.String(32), sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tribe_id", sa.String(32), sa.ForeignKey("tribes.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer(), nullable=False),
+    sa.Index(None, "workspace_id", "tribe_id"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    _ws(),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=False),
+    sa.Column("body", sa.LargeBinary(), nullable=False),
+    sa.Column("location", sa.String(500), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "key"),
+    sa.Index(None, "created_at"),
+)
