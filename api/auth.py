@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
@@ -40,3 +41,7 @@ async def provide_caller(request: ASGIConnection[Any, Any, Any, Any]) -> Caller:
 async def provide_state(request: ASGIConnection[Any, Any, Any, Any]) -> AppState:
     state: AppState = request.app.state.tribeops
     return state
+
+
+CallerDep = NamedDependency[Caller]
+"""Handler parameter ``caller``: the authenticated caller of a /v1 route."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tribeops.core import idempotency
@@ -16,8 +16,8 @@ from tribeops.core.services.context import Caller
 
 from .state import AppState
 
-IdempotencyKey = Parameter(
-    header="Idempotency-Key",
+IdempotencyKey = HeaderParameter(
+    name="Idempotency-Key",
     required=False,
     max_length=255,
     min_length=1,

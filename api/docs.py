@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar.datastructures import ResponseHeader
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body, Parameter
+from litestar.params import Body, PathParameter, QueryParameter
 
 from .problems import PROBLEM, Problem
 
@@ -40,10 +40,10 @@ def body(example: dict[str, Any], description: str) -> Any:
 
 LOCATION = [ResponseHeader(name="Location", description="URL of the created object.", documentation_only=True)]
 
-Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size, 1 to 100.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100.")]
 StartingAfter = Annotated[
     str | None,
-    Parameter(min_length=1, max_length=200, description="The `next_cursor` of the previous page."),
+    QueryParameter(min_length=1, max_length=200, description="The `next_cursor` of the previous page."),
 ]
-IdParam = Parameter(min_length=1, max_length=64, description="The object's id.")
-IdFilter = Parameter(min_length=1, max_length=64)
+IdParam = PathParameter(min_length=1, max_length=64, description="The object's id.")
+IdFilter = QueryParameter(min_length=1, max_length=64)

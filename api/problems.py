@@ -46,7 +46,7 @@ def _litestar_validation(request: Request[Any, Any, Any], exc: ValidationExcepti
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         key = str(item.get("key", "")) if isinstance(item, dict) else ""
-        source = str(item.get("source", "body")) if isinstance(item, dict) else "body"
+        source = getattr(item.get("source"), "value", None) or item.get("source") or "body" if isinstance(item, dict) else "body"
         message = str(item.get("message", "Invalid value.")) if isinstance(item, dict) else str(item)
         pointer = "" if key in ("", "data") else "/" + "/".join(escape(k) for k in key.split("."))
         errors.append(FieldError(pointer, message, source))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from litestar.di import NamedDependency
+
 from tribeops.core.db import Database
 from tribeops.core.services.context import Caller
 from tribeops.core.services.workspaces import authenticate
@@ -41,3 +43,7 @@ class AppState:
         self.settings = settings
         self.db = db
         self.keys = KeyCache(db, settings.key_cache_seconds)
+
+
+Runtime = NamedDependency[AppState]
+"""Handler parameter ``runtime``: the process's :class:`AppState`."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import FromQuery
 
 from tribeops.core.schemas.campaigns import CAMPAIGN_EXAMPLE, Campaign, CampaignCreate, CampaignStatus, CampaignUpdate
 from tribeops.core.schemas.common import Page
 from tribeops.core.services.campaigns import CampaignService
-from tribeops.core.services.context import Caller
 
 from ..creating import IdempotencyKey, create
 from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
-from ..state import AppState
+from ..auth import CallerDep
+from ..state import Runtime
 
 CampaignIdParam = Annotated[str, IdParam]
 
@@ -25,7 +26,7 @@ class CampaignController(Controller):
     @post(operation_id="createCampaign", summary="Create a campaign", opt={"scope": "write"}, status_code=201,
           responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
     async def create_campaign(
-        self, request: Request[Any, Any, Any], runtime: AppState, caller: Caller,
+        self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
         data: Annotated[CampaignCreate, body(CAMPAIGN_EXAMPLE, "The campaign to create.")],
         idempotency_key: Annotated[str | None, IdempotencyKey] = None,
     ) -> Response[Campaign]:
@@ -34,11 +35,11 @@ class CampaignController(Controller):
                             "/v1/campaigns")
 
     @get(operation_id="listCampaigns", summary="List campaigns", responses=problems(*READ_ERRORS))
-    async def list_campaigns(self, runtime: AppState, caller: Caller, limit: Limit = 20,
+    async def list_campaigns(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
                              starting_after: StartingAfter = None,
                              brand_id: Annotated[str | None, IdFilter] = None,
                              tribe_id: Annotated[str | None, IdFilter] = None,
-                             status: CampaignStatus | None = None) -> Page[Campaign]:
+                             status: FromQuery[CampaignStatus | None] = None) -> Page[Campaign]:
         """The workspace's campaigns, newest first, filtered by brand, addressed tribe or status."""
         async with runtime.db.reading() as conn:
             return await CampaignService(conn, caller).list_campaigns(
@@ -46,13 +47,13 @@ class CampaignController(Controller):
 
     @get("/{campaign_id:str}", operation_id="getCampaign", summary="Get a campaign",
          responses=problems(*READ_ERRORS))
-    async def get_campaign(self, runtime: AppState, caller: Caller, campaign_id: CampaignIdParam) -> Campaign:
+    async def get_campaign(self, runtime: Runtime, caller: CallerDep, campaign_id: CampaignIdParam) -> Campaign:
         async with runtime.db.reading() as conn:
             return await CampaignService(conn, caller).get(campaign_id)
 
     @patch("/{campaign_id:str}", operation_id="updateCampaign", summary="Update a campaign",
            opt={"scope": "write"}, responses=problems(*WRITE_ERRORS))
-    async def update_campaign(self, runtime: AppState, caller: Caller, campaign_id: CampaignIdParam,
+    async def update_campaign(self, runtime: Runtime, caller: CallerDep, campaign_id: CampaignIdParam,
                               data: Annotated[CampaignUpdate, body({"status": "active"}, "Fields to change.")]
                               ) -> Campaign:
         """Change the fields given; the resulting period and brief are checked like a new campaign's."""
@@ -61,6 +62,6 @@ class CampaignController(Controller):
 
     @delete("/{campaign_id:str}", operation_id="deleteCampaign", summary="Delete a campaign",
             opt={"scope": "write"}, responses=problems(*READ_ERRORS))
-    async def delete_campaign(self, runtime: AppState, caller: Caller, campaign_id: CampaignIdParam) -> None:
+    async def delete_campaign(self, runtime: Runtime, caller: CallerDep, campaign_id: CampaignIdParam) -> None:
         async with runtime.db.transaction() as conn:
             await CampaignService(conn, caller).delete(campaign_id)

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
-from ..state import AppState
+from ..state import Runtime
 
 
 class Health(msgspec.Struct):
@@ -26,7 +26,7 @@ async def healthz() -> Health:
 @get("/readyz", operation_id="readyz", summary="Can the process serve (database, Redis)", tags=["Health"],
      security=[{}], responses={503: ResponseSpec(Health, description="Not ready: a dependency is unreachable.")},
      exclude_from_auth=True)
-async def readyz(runtime: AppState) -> Response[Health]:
+async def readyz(runtime: Runtime) -> Response[Health]:
     checks: dict[str, str] = {}
     try:
         await runtime.db.ping()

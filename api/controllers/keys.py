@@ -8,12 +8,12 @@ from litestar import Controller, Request, Response, delete, get, post
 
 from tribeops.core.schemas.common import Page
 from tribeops.core.schemas.keys import ApiKey, ApiKeyCreate, ApiKeyCreated
-from tribeops.core.services.context import Caller
 from tribeops.core.services.workspaces import ApiKeyService
 
 from ..creating import IdempotencyKey, create
 from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdParam, Limit, StartingAfter, body, problems
-from ..state import AppState
+from ..auth import CallerDep
+from ..state import Runtime
 
 KeyIdParam = Annotated[str, IdParam]
 ADMIN = {"scope": "admin"}
@@ -26,7 +26,7 @@ class ApiKeyController(Controller):
     @post(operation_id="createApiKey", summary="Create an API key", opt=ADMIN, status_code=201,
           responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
     async def create_api_key(
-        self, request: Request[Any, Any, Any], runtime: AppState, caller: Caller,
+        self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
         data: Annotated[ApiKeyCreate, body({"name": "ingest from CRM", "scopes": ["ingest"]}, "The key to create.")],
         idempotency_key: Annotated[str | None, IdempotencyKey] = None,
     ) -> Response[ApiKeyCreated]:
@@ -35,7 +35,7 @@ class ApiKeyController(Controller):
                             "/v1/api-keys")
 
     @get(operation_id="listApiKeys", summary="List API keys", opt=ADMIN, responses=problems(*READ_ERRORS))
-    async def list_api_keys(self, runtime: AppState, caller: Caller, limit: Limit = 20,
+    async def list_api_keys(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
                             starting_after: StartingAfter = None) -> Page[ApiKey]:
         """The workspace's keys, revoked ones included, never with their secrets."""
         async with runtime.db.reading() as conn:
@@ -43,13 +43,13 @@ class ApiKeyController(Controller):
 
     @get("/{key_id:str}", operation_id="getApiKey", summary="Get an API key", opt=ADMIN,
          responses=problems(*READ_ERRORS))
-    async def get_api_key(self, runtime: AppState, caller: Caller, key_id: KeyIdParam) -> ApiKey:
+    async def get_api_key(self, runtime: Runtime, caller: CallerDep, key_id: KeyIdParam) -> ApiKey:
         async with runtime.db.reading() as conn:
             return await ApiKeyService(conn, caller).get(key_id)
 
     @delete("/{key_id:str}", operation_id="revokeApiKey", summary="Revoke an API key", opt=ADMIN,
             status_code=200, responses=problems(*READ_ERRORS))
-    async def revoke_api_key(self, runtime: AppState, caller: Caller, key_id: KeyIdParam) -> ApiKey:
+    async def revoke_api_key(self, runtime: Runtime, caller: CallerDep, key_id: KeyIdParam) -> ApiKey:
         """Revoke the key at once; it stays listed with its `revoked_at`."""
         async with runtime.db.transaction() as conn:
             key = await ApiKeyService(conn, caller).revoke(key_id)

@@ -8,12 +8,12 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 
 from tribeops.core.schemas.common import Page
 from tribeops.core.schemas.tribes import TRIBE_EXAMPLE, Tribe, TribeCreate, TribeUpdate
-from tribeops.core.services.context import Caller
 from tribeops.core.services.tribes import TribeService
 
 from ..creating import IdempotencyKey, create
 from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
-from ..state import AppState
+from ..auth import CallerDep
+from ..state import Runtime
 
 TribeIdParam = Annotated[str, IdParam]
 
@@ -25,7 +25,7 @@ class TribeController(Controller):
     @post(operation_id="createTribe", summary="Create a tribe", opt={"scope": "write"}, status_code=201,
           responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
     async def create_tribe(
-        self, request: Request[Any, Any, Any], runtime: AppState, caller: Caller,
+        self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
         data: Annotated[TribeCreate, body(TRIBE_EXAMPLE, "The tribe to create.")],
         idempotency_key: Annotated[str | None, IdempotencyKey] = None,
     ) -> Response[Tribe]:
@@ -34,7 +34,7 @@ class TribeController(Controller):
                             "/v1/tribes")
 
     @get(operation_id="listTribes", summary="List tribes", responses=problems(*READ_ERRORS))
-    async def list_tribes(self, runtime: AppState, caller: Caller, limit: Limit = 20,
+    async def list_tribes(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
                           starting_after: StartingAfter = None,
                           brand_id: Annotated[str | None, IdFilter] = None) -> Page[Tribe]:
         """The workspace's tribes, newest first, optionally of one brand."""
@@ -43,13 +43,13 @@ class TribeController(Controller):
                                                                 brand_id=brand_id)
 
     @get("/{tribe_id:str}", operation_id="getTribe", summary="Get a tribe", responses=problems(*READ_ERRORS))
-    async def get_tribe(self, runtime: AppState, caller: Caller, tribe_id: TribeIdParam) -> Tribe:
+    async def get_tribe(self, runtime: Runtime, caller: CallerDep, tribe_id: TribeIdParam) -> Tribe:
         async with runtime.db.reading() as conn:
             return await TribeService(conn, caller).get(tribe_id)
 
     @patch("/{tribe_id:str}", operation_id="updateTribe", summary="Update a tribe", opt={"scope": "write"},
            responses=problems(*WRITE_ERRORS))
-    async def update_tribe(self, runtime: AppState, caller: Caller, tribe_id: TribeIdParam,
+    async def update_tribe(self, runtime: Runtime, caller: CallerDep, tribe_id: TribeIdParam,
                            data: Annotated[TribeUpdate, body({"kind": "fans"}, "Fields to change.")]) -> Tribe:
         """Change the fields given; objects given (strategy, rules) replace the stored ones."""
         async with runtime.db.transaction() as conn:
@@ -57,7 +57,7 @@ class TribeController(Controller):
 
     @delete("/{tribe_id:str}", operation_id="deleteTribe", summary="Delete a tribe", opt={"scope": "write"},
             responses=problems(*READ_ERRORS))
-    async def delete_tribe(self, runtime: AppState, caller: Caller, tribe_id: TribeIdParam) -> None:
+    async def delete_tribe(self, runtime: Runtime, caller: CallerDep, tribe_id: TribeIdParam) -> None:
         """Delete the tribe; campaigns that addressed it no longer list it in their brief."""
         async with runtime.db.transaction() as conn:
             await TribeService(conn, caller).delete(tribe_id)

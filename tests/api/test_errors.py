@@ -1,0 +1,55 @@
+"""Every error is an RFC 9457 problem, and nothing internal leaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import get
+from litestar.testing import TestClient
+
+from tribeops.api.app import create_app
+from tribeops.core.settings import Settings
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def _is_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert PROBLEM_KEYS <= body.keys() and body["status"] == status
+    return body
+
+
+def test_malformed_json_is_a_400_problem(client: TestClient[Any], admin: dict[str, str]) -> None:
+    response = client.post("/v1/brands", content=b'{"name": ', headers={**admin, "content-type": "application/json"})
+    _is_problem(response, 400)
+
+
+def test_unknown_route_and_method(client: TestClient[Any], admin: dict[str, str]) -> None:
+    _is_problem(client.get("/v1/nothing-here", headers=admin), 404)
+    _is_problem(client.put("/v1/brands", json={}, headers=admin), 405)
+
+
+def test_body_over_the_cap_is_413(database_url: str, new_key: Any) -> None:
+    from ..conftest import bearer
+
+    app = create_app(Settings(database_url=database_url, max_body_bytes=1024))
+    with TestClient(app) as small:
+        response = small.post("/v1/brands", json={"name": "x" * 150, "identity": {"values": ["y" * 90] * 20}},
+                              headers=bearer(new_key()))
+        _is_problem(response, 413)
+
+
+def test_unexpected_errors_are_500_problems_without_internals(database_url: str) -> None:
+    @get("/boom", exclude_from_auth=True)
+    async def boom() -> None:
+        raise RuntimeError("secret path /etc/passwd and SELECT * FROM api_keys")
+
+    app = create_app(Settings(database_url=database_url))
+    app.register(boom)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        response = c.get("/boom")
+        body = _is_problem(response, 500)
+        assert "passwd" not in response.text and "SELECT" not in response.text and "Traceback" not in response.text
+        assert body["detail"]
