@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Router, get
+from litestar.constants import OPENAPI_JSON_HANDLER_NAME
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
@@ -36,7 +37,8 @@ pointer and a message. Lists are paginated, newest first, with `limit` and `star
 TAGS = ["Brands", "Tribes", "Campaigns", "API keys", "Health"]
 
 
-@get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
+@get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json",
+     name=OPENAPI_JSON_HANDLER_NAME)
 async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     document: dict[str, Any] = request.app.state.openapi_document
     return document

@@ -1,0 +1,47 @@
+"""Strict conversion lists every bad field with a JSON pointer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tribeops.core.errors import ValidationFailed
+from tribeops.core.schemas.campaigns import CampaignCreate
+from tribeops.core.validation import convert, pointer_from_message
+
+BRAND = "brd_01JD0000000000000000000000"
+
+
+def test_nested_lists_of_structs_are_checked_item_by_item() -> None:
+    raw = {"brand_id": BRAND, "name": "C", "mode": "loud",
+           "targets": [{"metric": "ok_metric", "comparison": "gte", "value": 1},
+                       {"metric": "Bad Metric", "comparison": "gte", "value": 1, "extra": True}]}
+    with pytest.raises(ValidationFailed) as caught:
+        convert(raw, CampaignCreate)
+    pointers = [e.pointer for e in caught.value.errors]
+    assert pointers == ["/mode", "/targets/1/extra", "/targets/1/metric"]
+
+
+def test_valid_input_converts() -> None:
+    campaign = convert({"brand_id": BRAND, "name": "C", "mode": "pull", "starts_at": "2026-01-01T10:00:00+02:00"},
+                       CampaignCreate)
+    assert campaign.starts_at is not None and campaign.starts_at.utcoffset() is not None
+
+
+@pytest.mark.parametrize(("message", "pointer"), [
+    ("Expected `int` - at `$.a[2].b`", "/a/2/b"),
+    ("Object contains unknown field `x/y` - at `$.a`", "/a/x~1y"),
+    ("Expected `str`", ""),
+])
+def test_pointers_from_msgspec_messages(message: str, pointer: str) -> None:
+    assert pointer_from_message(message)[0] == pointer
+
+
+def test_ids_sort_by_creation() -> None:
+    import time
+
+    from tribeops.core.ids import looks_like, new_id
+
+    first = new_id("brand")
+    time.sleep(0.002)
+    second = new_id("brand")
+    assert first < second and looks_like("brand", first) and not looks_like("tribe", first)

@@ -1,0 +1,1 @@
+"""arq workers: thin job functions that call core."""
