@@ -2,7 +2,7 @@
 
 from setuptools import find_packages, setup
 
-TOP = ("core", "api", "plugins", "workers", "cli")
+TOP = ("core", "api", "plugins", "workers", "cli", "testing")
 package_dir = {}
 for top in TOP:
     for name in (top, *(f"{top}.{sub}" for sub in find_packages(top))):

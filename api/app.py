@@ -7,14 +7,16 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.di import Provide
+from litestar.routes import HTTPRoute
 
-from tribeops.core.db import Database
+from tribeops.core.runtime import Runtime
 from tribeops.core.settings import Settings
 
 from . import openapi
 from .auth import authorize, provide_caller, provide_state
 from .controllers.brands import BrandController
 from .controllers.campaigns import CampaignController
+from .controllers.events import EventController
 from .controllers.health import healthz, readyz
 from .controllers.keys import ApiKeyController
 from .controllers.tribes import TribeController
@@ -26,19 +28,19 @@ from .state import AppState
 def create_app(settings: Settings | None = None) -> Litestar:
     """A tribeops API app. ``settings`` default to the environment, read now."""
     settings = settings or Settings.from_env()
+    runtime = Runtime.create(settings)  # plugin clashes stop start-up here, before serving
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        db = Database.from_settings(settings)
-        app.state.tribeops = AppState(settings, db)
+        await runtime.start()
         try:
             yield
         finally:
-            await db.dispose()
+            await runtime.close()
 
     v1 = Router(
         path="/v1",
-        route_handlers=[BrandController, TribeController, CampaignController, ApiKeyController],
+        route_handlers=[BrandController, TribeController, CampaignController, EventController, ApiKeyController],
         guards=[authorize],
         dependencies={"caller": Provide(provide_caller)},
     )
@@ -53,5 +55,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    _complete_allow_headers(app)
+    app.state.tribeops = AppState(runtime)
     app.state.openapi_document = openapi.document(app)
     return app
+
+
+def _complete_allow_headers(app: Litestar) -> None:
+    """Make each automatic OPTIONS answer list every method of its path.
+
+    Litestar 2 creates a path's OPTIONS handler along with the path's first handler and never
+    updates it, so ``Allow`` names that one method only (litestar#4169, fixed in Litestar 3).
+    The handler reads the methods of the route it closes over: point it at the finished route.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        fn = route.route_handler_map["OPTIONS"][0].fn
+        if getattr(fn, "__name__", "") == "options_handler" and fn.__code__.co_freevars == ("self",):
+            fn.__closure__[0].cell_contents = route  # type: ignore[index]

@@ -21,7 +21,11 @@ IdempotencyKey = HeaderParameter(
     required=False,
     max_length=255,
     min_length=1,
-    description="Retry-safe creation: the same key with the same body replays the first response (24 h).",
+    # A tab or a Latin-1 letter makes a valid header value but not a key: keys are printable
+    # ASCII, stated in the document and enforced by Litestar before `idempotency.check_key`.
+    pattern=r"^[\x20-\x7E]+$",
+    description="Retry-safe creation: the same key with the same body replays the first response (24 h). "
+                "1 to 255 printable ASCII characters.",
 )
 
 

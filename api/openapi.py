@@ -34,7 +34,7 @@ Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem
 (`application/problem+json`); a validation problem lists each bad field in `errors` as a JSON
 pointer and a message. Lists are paginated, newest first, with `limit` and `starting_after`
 (the previous page's `next_cursor`). Creating POSTs accept an `Idempotency-Key` header."""
-TAGS = ["Brands", "Tribes", "Campaigns", "API keys", "Health"]
+TAGS = ["Brands", "Tribes", "Campaigns", "Events", "Plugins", "API keys", "Health"]
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json",
@@ -83,7 +83,15 @@ def document(app: Litestar) -> dict[str, Any]:
 def _finish_operation(op: dict[str, Any], handler: Any) -> set[Any]:
     used: set[Any] = set()
     data = handler.parsed_data_field
-    if data is not None:
+    documented = handler.opt.get("request_body")
+    if documented is not None:
+        # The handler reads its body itself (items are checked one by one), so say what it takes.
+        media = {"schema": _ref(documented)}
+        if handler.opt.get("request_example"):
+            media["examples"] = {"example": {"summary": "Example", "value": handler.opt["request_example"]}}
+        op["requestBody"] = {"required": True, "content": {"application/json": media}}
+        used.add(documented)
+    elif data is not None:
         data_type = _unwrap(data.annotation)
         media: dict[str, Any] = {"schema": _ref(data_type)}
         examples = getattr(data.kwarg_definition, "examples", None) or []

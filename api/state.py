@@ -7,6 +7,7 @@ import time
 from litestar.di import NamedDependency
 
 from tribeops.core.db import Database
+from tribeops.core.runtime import Runtime as CoreRuntime
 from tribeops.core.services.context import Caller
 from tribeops.core.services.workspaces import authenticate
 from tribeops.core.settings import Settings
@@ -39,10 +40,14 @@ class KeyCache:
 
 
 class AppState:
-    def __init__(self, settings: Settings, db: Database) -> None:
-        self.settings = settings
-        self.db = db
-        self.keys = KeyCache(db, settings.key_cache_seconds)
+    """The core runtime plus what only the API needs."""
+
+    def __init__(self, runtime: CoreRuntime) -> None:
+        self.core = runtime
+        self.settings: Settings = runtime.settings
+        self.db: Database = runtime.db
+        self.registry = runtime.registry
+        self.keys = KeyCache(runtime.db, runtime.settings.key_cache_seconds)
 
 
 Runtime = NamedDependency[AppState]

@@ -18,6 +18,9 @@ PREFIXES = {
     "brand": "brd",
     "tribe": "trb",
     "campaign": "cmp",
+    "member": "mbr",
+    "connection": "con",
+    "job": "job",
 }
 
 ID_PATTERN = r"^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$"

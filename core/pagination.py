@@ -48,12 +48,14 @@ async def paginate(
     limit: int,
     starting_after: str | None,
     to_item: Callable[[sa.Row[Any]], T],
+    numeric: bool = False,
 ) -> Page[T]:
-    """Run ``query`` for one page after ``starting_after`` (newest first)."""
+    """Run ``query`` for one page after ``starting_after`` (newest first by ``id_column``)."""
     if starting_after:
-        query = query.where(id_column < decode_cursor(secret, starting_after))
+        last = decode_cursor(secret, starting_after)
+        query = query.where(id_column < (int(last) if numeric else last))
     rows: Sequence[sa.Row[Any]] = (await conn.execute(query.order_by(id_column.desc()).limit(limit + 1))).all()
     has_more = len(rows) > limit
     items = [to_item(row) for row in rows[:limit]]
-    next_cursor = encode_cursor(secret, rows[limit - 1].id) if has_more else None
+    next_cursor = encode_cursor(secret, str(rows[limit - 1]._mapping[id_column.key])) if has_more else None
     return Page(data=items, has_more=has_more, next_cursor=next_cursor)

@@ -20,6 +20,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     key_cache_seconds: float = 5.0
     debug: bool = False
     database_echo: bool = False
+    load_plugins: str | None = None
+    """Comma list of third-party plugins to load; empty for none; unset for all installed."""
+    disable_plugins: str | None = None
+    """Comma list of plugins (built-in or not) to skip."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -29,7 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for field in msgspec.structs.fields(cls):
             name = f"TRIBEOPS_{field.name.upper()}"
             raw = env.get(name)
-            if raw is None or raw == "":
+            # An empty TRIBEOPS_LOAD_PLUGINS means "no third-party plugins", not "unset".
+            if raw is None or (raw == "" and field.name != "load_plugins"):
                 continue
             values[field.name] = _parse(name, raw, field.type)
         values.update(overrides)

@@ -148,3 +148,78 @@ idempotency_keys = sa.Table(
     sa.PrimaryKeyConstraint("workspace_id", "key"),
     sa.Index(None, "created_at"),
 )
+
+# A person across networks. Identities (network + account id) point at a member; merging
+# two members moves the identities of one onto the other.
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    _ws(),
+    sa.Column("merged_into", sa.String(32), nullable=True),
+    *_stamps(),
+    sa.Index(None, "workspace_id", "id"),
+)
+
+member_identities = sa.Table(
+    "member_identities",
+    metadata,
+    _ws(),
+    sa.Column("network", sa.String(32), nullable=False),
+    sa.Column("external_id", sa.String(200), nullable=False),
+    sa.Column("member_id", sa.String(32), nullable=False),
+    sa.Column("handle", sa.String(100), nullable=True),
+    sa.Column("profile", JSON, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "network", "external_id"),
+    sa.Index(None, "workspace_id", "member_id"),
+)
+
+# KPI events. ``seq`` orders events by arrival (the aggregation watermark); (workspace, id)
+# is the client's dedupe key, forever.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    _ws(),
+    sa.Column("id", sa.String(200), nullable=False),
+    sa.Column("brand_id", sa.String(32), nullable=False),
+    sa.Column("campaign_id", sa.String(32), nullable=True),
+    sa.Column("tribe_id", sa.String(32), nullable=True),
+    sa.Column("network", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("paid", sa.Boolean(), nullable=False),
+    sa.Column("member_id", sa.String(32), nullable=False),
+    sa.Column("actor_id", sa.String(200), nullable=False),
+    sa.Column("actor_handle", sa.String(100), nullable=True),
+    sa.Column("conversation_id", sa.String(200), nullable=True),
+    sa.Column("post_id", sa.String(200), nullable=True),
+    sa.Column("in_reply_to", sa.String(200), nullable=True),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("value", sa.Float(), nullable=False),
+    sa.Column("text", sa.Text(), nullable=True),
+    sa.Column("attrs", JSON, nullable=False),
+    sa.Column("enrichment", JSON, nullable=False),
+    sa.Column("enrichment_errors", JSON, nullable=True),
+    sa.Column("ingested_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("workspace_id", "id"),
+    sa.Index(None, "workspace_id", "brand_id", "occurred_at"),
+    sa.Index(None, "workspace_id", "post_id"),
+)
+
+# A brand's account on a network, with each stream's checkpointed cursor in ``state``.
+connections = sa.Table(
+    "connections",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    _ws(),
+    sa.Column("brand_id", sa.String(32), sa.ForeignKey("brands.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("network", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("config", JSON, nullable=False),
+    sa.Column("state", JSON, nullable=False),
+    *_stamps(),
+    sa.Index(None, "workspace_id", "id"),
+)

@@ -1,0 +1,111 @@
+"""What plugins register besides connectors: metrics, event kinds, enrichers, alert sinks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+Family = Literal["vanity", "relationship", "pushpull", "authenticity", "risk"]
+FAMILIES: tuple[str, ...] = ("vanity", "relationship", "pushpull", "authenticity", "risk")
+T = TypeVar("T")
+Register = Callable[[T], None]
+"""The ``register`` callback each ``register_*`` hook receives; call it once per thing."""
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """A metric's value, with the parts it came from so a scorecard can explain itself.
+
+    A rate whose denominator is zero has ``value=None``, not 0.
+    """
+
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+
+    @classmethod
+    def ratio(cls, numerator: float, denominator: float) -> MetricResult:
+        return cls(numerator / denominator if denominator else None, numerator, denominator)
+
+
+class MetricContext(Protocol):
+    """What a metric's ``compute`` may ask: the scope and period, and SQL over the rollups."""
+
+    brand_id: str
+    campaign_id: str | None
+    tribe_id: str | None
+    network: str | None
+    period_from: datetime
+    period_to: datetime
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        """Run a read-only SQL query (scope parameters are bound for you) and return one value."""
+        ...
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scoring rule: what it measures, its formula in words, and how to compute it."""
+
+    name: str
+    family: Family
+    description: str
+    formula: str
+    unit: str
+    compute: Callable[[MetricContext], Awaitable[MetricResult] | MetricResult]
+    version: str = "1"
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """A KPI event kind beyond the built-in ones. ``active``: counts as taking part."""
+
+    name: str
+    description: str
+    active: bool = False
+
+
+EnrichFunction = Callable[[Mapping[str, Any]], "Mapping[str, Any] | Awaitable[Mapping[str, Any]]"]
+
+
+@dataclass(frozen=True)
+class Enricher:
+    """Adds derived fields to each event at ingest.
+
+    ``enrich`` receives the event as a read-only mapping (the ``EventIn`` fields plus
+    ``origin``) and returns the fields it adds, e.g. ``{"language": "it"}``. It may be
+    async; async enrichers are cut off after ``timeout`` seconds. An enricher that raises
+    or times out adds nothing, and the error is recorded on the event.
+    """
+
+    name: str
+    description: str
+    enrich: EnrichFunction
+    fields: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something a brand team should look at now."""
+
+    kind: str
+    severity: Literal["info", "warning", "critical"]
+    workspace_id: str
+    brand_id: str | None
+    title: str
+    detail: str
+    created_at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertSink:
+    """Where alerts go (a webhook, a chat channel, a log). ``send`` may be async."""
+
+    name: str
+    description: str
+    send: Callable[[Alert], Awaitable[None] | None]
+    timeout: float = 5.0

@@ -1,0 +1,34 @@
+"""A runtime: what one process (API or worker) runs on. Built at start-up, never at import."""
+
+from __future__ import annotations
+
+import pluggy
+
+from .db import Database
+from .plugins import Registry, create_manager
+from .safety import notify
+from .settings import Settings
+
+
+class Runtime:
+    """Settings, the database, and a fresh plugin manager with its registry."""
+
+    def __init__(self, settings: Settings, db: Database, pm: pluggy.PluginManager, registry: Registry) -> None:
+        self.settings = settings
+        self.db = db
+        self.pm = pm
+        self.registry = registry
+
+    @classmethod
+    def create(cls, settings: Settings, db: Database | None = None) -> Runtime:
+        """Load the plugins (raising ``PluginLoadError`` when they clash) and open the database."""
+        pm, registry = create_manager(settings.load_plugins, settings.disable_plugins)
+        return cls(settings, db or Database.from_settings(settings), pm, registry)
+
+    async def start(self) -> None:
+        """Tell the plugins the runtime is up; a failing ``startup`` is recorded against its plugin."""
+        for failure in await notify(self.pm, "startup", runtime=self):
+            self.registry.record_error(failure.plugin, str(failure))
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,51 @@
+"""Calling plugin code without letting it break tribeops: errors and timeouts become records."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+log = logging.getLogger("tribeops.plugins")
+
+
+class PluginFailure(Exception):
+    """What a plugin call left behind instead of a result; ``str()`` names the plugin."""
+
+    def __init__(self, plugin: str, what: str, error: BaseException) -> None:
+        kind = "timed out" if isinstance(error, TimeoutError) else f"raised {type(error).__name__}: {error}"
+        super().__init__(f"{plugin}: {what} {kind}")
+        self.plugin = plugin
+
+
+async def call(plugin: str, what: str, function: Callable[..., Any], *args: Any, timeout: float = 5.0,
+               **kwargs: Any) -> Any:
+    """Run ``function`` (sync or async); any exception or timeout comes back as a ``PluginFailure``.
+
+    The failure is logged with the plugin's name and returned, never raised, so the caller
+    decides where to record it (an event's enrichment errors, a job's result).
+    """
+    try:
+        result = function(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await asyncio.wait_for(result, timeout)
+        return result
+    except Exception as exc:  # noqa: BLE001 - isolation is the point
+        failure = PluginFailure(plugin, what, exc)
+        log.warning("%s", failure)
+        return failure
+
+
+async def notify(pm: pluggy.PluginManager, hook_name: str, timeout: float = 5.0, **kwargs: Any) -> list[PluginFailure]:
+    """Call every implementation of a notification hook, each isolated; returns the failures."""
+    failures = []
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        args = {name: kwargs[name] for name in impl.argnames}
+        result = await call(impl.plugin_name, hook_name, impl.function, timeout=timeout, **args)
+        if isinstance(result, PluginFailure):
+            failures.append(result)
+    return failures

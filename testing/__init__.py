@@ -1,0 +1,1 @@
+"""Testing kit for plugin authors: fixtures (a pytest plugin), an event builder, conformance suites."""

@@ -1,0 +1,1 @@
+"""pytest plugin shipped with tribeops (fixtures arrive with the plugin kit)."""
