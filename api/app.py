@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar, Router
 from litestar.di import Provide
@@ -19,16 +20,18 @@ from .controllers.campaigns import CampaignController
 from .controllers.events import EventController
 from .controllers.health import healthz, readyz
 from .controllers.keys import ApiKeyController
+from .controllers.plugins import PluginController
 from .controllers.tribes import TribeController
 from .problems import EXCEPTION_HANDLERS
 from .request import TribeopsRequest
 from .state import AppState
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """A tribeops API app. ``settings`` default to the environment, read now."""
+def create_app(settings: Settings | None = None, plugins: Sequence[Any] = ()) -> Litestar:
+    """A tribeops API app. ``settings`` default to the environment, read now; ``plugins`` are
+    plugin objects registered beside the discovered ones (for tests and embedding)."""
     settings = settings or Settings.from_env()
-    runtime = Runtime.create(settings)  # plugin clashes stop start-up here, before serving
+    runtime = Runtime.create(settings, plugins=plugins)  # plugin clashes stop start-up here
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -40,7 +43,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     v1 = Router(
         path="/v1",
-        route_handlers=[BrandController, TribeController, CampaignController, EventController, ApiKeyController],
+        route_handlers=[BrandController, TribeController, CampaignController, EventController, PluginController,
+                        ApiKeyController],
         guards=[authorize],
         dependencies={"caller": Provide(provide_caller)},
     )

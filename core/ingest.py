@@ -12,9 +12,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,15 +38,19 @@ DISCLOSURE = re.compile(
 
 
 class Rejection(msgspec.Struct, kw_only=True):
-    index: int
-    id: str | None
-    errors: list[FieldError]
+    """A batch item that was not stored: its position, its id if it had one, and why."""
+
+    index: Annotated[int, Meta(ge=0, le=MAX_BATCH)]
+    id: Annotated[str, Meta(max_length=200)] | None
+    errors: Annotated[list[FieldError], Meta(max_length=200)]
 
 
 class IngestResult(msgspec.Struct, kw_only=True):
-    accepted: int
-    duplicates: int
-    rejected: list[Rejection]
+    """``accepted``: newly stored; ``duplicates``: ids already known; ``rejected``: the rest, explained."""
+
+    accepted: Annotated[int, Meta(ge=0)]
+    duplicates: Annotated[int, Meta(ge=0)]
+    rejected: Annotated[list[Rejection], Meta(max_length=MAX_BATCH)]
 
 
 @dataclass

@@ -14,7 +14,7 @@ import importlib
 import importlib.metadata
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -82,8 +82,13 @@ def _names(value: str | None) -> set[str]:
     return {part.strip() for part in (value or "").split(",") if part.strip()}
 
 
-def create_manager(load: str | None = None, disable: str | None = None) -> tuple[pluggy.PluginManager, Registry]:
-    """A new plugin manager with the built-ins and the allowed third-party plugins registered."""
+def create_manager(load: str | None = None, disable: str | None = None,
+                   extra: Sequence[Any] = ()) -> tuple[pluggy.PluginManager, Registry]:
+    """A new plugin manager with the built-ins and the allowed third-party plugins registered.
+
+    ``extra`` plugin objects (modules, classes or instances) are registered after them, as
+    tests and embedding applications do; each is named after its ``__name__``.
+    """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registry = Registry()
@@ -103,6 +108,10 @@ def create_manager(load: str | None = None, disable: str | None = None) -> tuple
         except Exception as exc:
             raise PluginLoadError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc!r}") from exc
         _register(pm, registry, plugin, ep.name, ep.dist.version if ep.dist else None, builtin=False)
+    for plugin in extra:
+        name = str(getattr(plugin, "__name__", None) or type(plugin).__name__)
+        if name not in disabled:
+            _register(pm, registry, plugin, name, getattr(plugin, "__version__", None), builtin=False)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:

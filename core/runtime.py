@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pluggy
 
 from .db import Database
@@ -20,9 +23,9 @@ class Runtime:
         self.registry = registry
 
     @classmethod
-    def create(cls, settings: Settings, db: Database | None = None) -> Runtime:
+    def create(cls, settings: Settings, db: Database | None = None, plugins: Sequence[Any] = ()) -> Runtime:
         """Load the plugins (raising ``PluginLoadError`` when they clash) and open the database."""
-        pm, registry = create_manager(settings.load_plugins, settings.disable_plugins)
+        pm, registry = create_manager(settings.load_plugins, settings.disable_plugins, plugins)
         return cls(settings, db or Database.from_settings(settings), pm, registry)
 
     async def start(self) -> None:
