@@ -17,6 +17,7 @@ from . import openapi
 from .auth import authorize, provide_caller, provide_state
 from .controllers.brands import BrandController
 from .controllers.campaigns import CampaignController
+from .controllers.connections import ConnectionController, WebhookController
 from .controllers.events import EventController
 from .controllers.health import healthz, readyz
 from .controllers.keys import ApiKeyController
@@ -43,8 +44,8 @@ def create_app(settings: Settings | None = None, plugins: Sequence[Any] = ()) ->
 
     v1 = Router(
         path="/v1",
-        route_handlers=[BrandController, TribeController, CampaignController, EventController, PluginController,
-                        ApiKeyController],
+        route_handlers=[BrandController, TribeController, CampaignController, EventController, ConnectionController,
+                        WebhookController, PluginController, ApiKeyController],
         guards=[authorize],
         dependencies={"caller": Provide(provide_caller)},
     )

@@ -18,7 +18,12 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tribeops"'}
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Guard of every /v1 route: resolve the key, check the route's ``opt["scope"]``."""
+    """Guard of every /v1 route: resolve the key, check the route's ``opt["scope"]``.
+
+    Routes marked ``opt["public"]`` (webhook intake) authenticate the caller themselves.
+    """
+    if handler.opt.get("public"):
+        return
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

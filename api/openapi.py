@@ -34,7 +34,7 @@ Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem
 (`application/problem+json`); a validation problem lists each bad field in `errors` as a JSON
 pointer and a message. Lists are paginated, newest first, with `limit` and `starting_after`
 (the previous page's `next_cursor`). Creating POSTs accept an `Idempotency-Key` header."""
-TAGS = ["Brands", "Tribes", "Campaigns", "Events", "Plugins", "API keys", "Health"]
+TAGS = ["Brands", "Tribes", "Campaigns", "Events", "Connections", "Plugins", "API keys", "Health"]
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json",
@@ -106,6 +106,8 @@ def _finish_operation(op: dict[str, Any], handler: Any) -> set[Any]:
         if code.startswith("2") and returned is not None and "application/json" in content:
             content["application/json"] = {"schema": _ref(returned)}
             used.add(returned)
+        if "text/plain" in content:
+            content["text/plain"] = {"schema": {"type": "string", "maxLength": 10_000}}
         if PROBLEM in content:
             content[PROBLEM] = {"schema": {"$ref": REF.format(name="Problem")}}
     for param in op.get("parameters", []):

@@ -16,6 +16,8 @@ from tribeops.core.migrate import upgrade
 from tribeops.core.schemas.keys import SCOPES
 from tribeops.core.settings import Settings
 
+from .plugins import connectors_group, plugins_group
+
 OPENAPI_PATH = Path("openapi/openapi.json")
 
 
@@ -120,6 +122,10 @@ def openapi_export(check: bool, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     click.echo(f"Wrote {output}.", err=True)
+
+
+main.add_command(plugins_group)
+main.add_command(connectors_group)
 
 
 if __name__ == "__main__":

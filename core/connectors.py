@@ -29,6 +29,14 @@ class PageResult(msgspec.Struct, kw_only=True):
     """Token of the next page, or None when this was the last one."""
     cursor: str | None = None
     """The highest cursor value seen on this page; stored once the page is committed."""
+    rejected: list[tuple[int, str]] = msgspec.field(default_factory=list)
+    """Records of this page that could not become events, as ``(position, reason)``.
+
+    A bad record must not cost the good ones: the connector skips it and says so here.
+    ``position`` is 1-based in the payload's own terms (a CSV row counting the header, an
+    NDJSON line, a feed item). Bounded: connectors keep at most 100 entries, reasons at
+    most 500 characters.
+    """
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from .connectors import (
     Capability,
     Connector,
     PageResult,
+    PayloadError,
     Stream,
     StreamContext,
     WebhookRequest,
@@ -48,6 +49,6 @@ def require_api(version: str) -> None:
 
 __all__ = [
     "BUILTIN_KINDS", "PLUGIN_API_VERSION", "Actor", "Alert", "AlertSink", "Capability", "Connector", "Enricher",
-    "EventIn", "EventKind", "Family", "Metric", "MetricContext", "MetricResult", "PageResult", "Register",
-    "Stream", "StreamContext", "WebhookRequest", "WebhookResponse", "hookimpl", "require_api",
+    "EventIn", "EventKind", "Family", "Metric", "MetricContext", "MetricResult", "PageResult", "PayloadError",
+    "Register", "Stream", "StreamContext", "WebhookRequest", "WebhookResponse", "hookimpl", "require_api",
 ]

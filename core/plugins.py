@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import pluggy
 
-from . import hookspecs
+from . import __version__, hookspecs
 from .connectors import Connector
 from .extensions import FAMILIES, AlertSink, Enricher, EventKind, Metric
 from .schemas.events import BUILTIN_KINDS
@@ -97,7 +97,7 @@ def create_manager(load: str | None = None, disable: str | None = None,
         short = module_name.rsplit(".", 1)[1]
         if module_name in disabled or short in disabled:
             continue
-        _register(pm, registry, importlib.import_module(module_name), module_name, None, builtin=True)
+        _register(pm, registry, importlib.import_module(module_name), module_name, __version__, builtin=True)
     allowed = None if load is None else _names(load)
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist else None

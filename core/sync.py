@@ -7,9 +7,10 @@ token seen twice in one run stops it: a network that loops would otherwise never
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 import sqlalchemy as sa
 
 from . import tables as t
@@ -26,14 +27,16 @@ class PaginationLoop(RuntimeError):
 
 
 class SyncReport(msgspec.Struct, kw_only=True):
-    connection_id: str
-    stream: str
+    """What a sync run (or one webhook delivery) stored."""
+
+    connection_id: Annotated[str, Meta(max_length=32)]
+    stream: Annotated[str, Meta(max_length=64)]
     pages: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
     members: int = 0
-    cursor: str | None = None
+    cursor: Annotated[str, Meta(max_length=200)] | None = None
 
 
 def _later(a: str | None, b: str | None) -> str | None:
