@@ -21,6 +21,7 @@ from .controllers.connections import ConnectionController, WebhookController
 from .controllers.events import EventController
 from .controllers.health import healthz, readyz
 from .controllers.keys import ApiKeyController
+from .controllers.members import MemberController, TribeMemberController
 from .controllers.plugins import PluginController
 from .controllers.tribes import TribeController
 from .problems import EXCEPTION_HANDLERS
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None, plugins: Sequence[Any] = ()) ->
 
     v1 = Router(
         path="/v1",
-        route_handlers=[BrandController, TribeController, CampaignController, EventController, ConnectionController,
+        route_handlers=[BrandController, TribeController, TribeMemberController, CampaignController, EventController,
+                        MemberController, ConnectionController,
                         WebhookController, PluginController, ApiKeyController],
         guards=[authorize],
         dependencies={"caller": Provide(provide_caller)},

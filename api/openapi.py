@@ -11,6 +11,7 @@ The app serves exactly this document, and ``openapi/openapi.json`` is a copy of 
 from __future__ import annotations
 
 import re
+import types
 import typing
 from typing import Any
 
@@ -34,7 +35,7 @@ Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem
 (`application/problem+json`); a validation problem lists each bad field in `errors` as a JSON
 pointer and a message. Lists are paginated, newest first, with `limit` and `starting_after`
 (the previous page's `next_cursor`). Creating POSTs accept an `Idempotency-Key` header."""
-TAGS = ["Brands", "Tribes", "Campaigns", "Events", "Connections", "Plugins", "API keys", "Health"]
+TAGS = ["Brands", "Tribes", "Campaigns", "Events", "Members", "Connections", "Plugins", "API keys", "Health"]
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json",
@@ -106,12 +107,18 @@ def _finish_operation(op: dict[str, Any], handler: Any) -> set[Any]:
         if code.startswith("2") and returned is not None and "application/json" in content:
             content["application/json"] = {"schema": _ref(returned)}
             used.add(returned)
+        if "application/x-ndjson" in content:
+            content["application/x-ndjson"] = {"schema": {
+                "type": "string", "format": "ndjson",
+                "description": f"One `{_name(returned_item(handler))}` JSON object per line."}}
         if "text/plain" in content:
             content["text/plain"] = {"schema": {"type": "string", "maxLength": 10_000}}
         if PROBLEM in content:
             content[PROBLEM] = {"schema": {"$ref": REF.format(name="Problem")}}
+    annotations = {name: f.annotation for name, f in handler.parsed_fn_signature.parameters.items()}
     for param in op.get("parameters", []):
-        param["schema"] = _tidy_parameter(param.get("schema", {}), param.get("required", False))
+        schema = _tidy_parameter(param.get("schema", {}), param.get("required", False))
+        param["schema"] = {**schema, **_msgspec_bounds(annotations.get(param["name"]))}
     for header in (h for r in op.get("responses", {}).values() for h in r.get("headers", {}).values()):
         header.setdefault("schema", {"type": "string", "maxLength": 2048})
     return used
@@ -127,6 +134,31 @@ def _unwrap(annotation: Any) -> Any:
     if origin is not None and getattr(origin, "__name__", "") == "Response":
         return _unwrap(typing.get_args(annotation)[0])
     return annotation
+
+
+def returned_item(handler: Any) -> Any:
+    return handler.opt.get("ndjson_item", "Event")
+
+
+def _name(value: Any) -> str:
+    return value if isinstance(value, str) else getattr(value, "__name__", str(value))
+
+
+def _msgspec_bounds(annotation: Any) -> dict[str, Any]:
+    """The bounds msgspec declares on a parameter's type (Litestar drops them for query parameters)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        args = typing.get_args(annotation)
+        if any(isinstance(m, msgspec.Meta) for m in args[1:]):
+            break
+        annotation = args[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = inner[0] if len(inner) == 1 else annotation
+    try:
+        schema = msgspec.json.schema(annotation)
+    except (TypeError, ValueError):
+        return {}
+    return {k: v for k, v in schema.items() if k in ("maxLength", "minLength", "pattern", "minimum", "maximum")}
 
 
 def _ref(tp: Any) -> dict[str, Any]:

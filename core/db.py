@@ -47,6 +47,15 @@ def create_engine(url: str, echo: bool = False, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, echo=echo, **kwargs)
 
 
+def insert_for(conn: AsyncConnection, table: sa.Table) -> Any:
+    """The dialect's INSERT for ``table``, which knows ``on_conflict_do_nothing`` on both backends."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 class Database:
     """The process's engine; ``transaction()`` is the unit of work every service call runs in."""
 

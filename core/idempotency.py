@@ -60,10 +60,13 @@ async def lookup(conn: AsyncConnection, workspace_id: str, key: str, fp: str, tt
     return StoredResponse(row.status_code, row.body, row.location)
 
 
-async def store(conn: AsyncConnection, workspace_id: str, key: str, fp: str, response: StoredResponse) -> None:
-    """Record the response; an expired record with the same key is replaced."""
+async def store(conn: AsyncConnection, workspace_id: str, key: str, fp: str, response: StoredResponse,
+                ttl: timedelta) -> None:
+    """Record the response. Only an *expired* record with the same key is replaced: a live one
+    (a concurrent request that committed first) makes the insert fail, and the caller replays it."""
     await conn.execute(sa.delete(t.idempotency_keys).where(
-        t.idempotency_keys.c.workspace_id == workspace_id, t.idempotency_keys.c.key == key))
+        t.idempotency_keys.c.workspace_id == workspace_id, t.idempotency_keys.c.key == key,
+        t.idempotency_keys.c.created_at <= utcnow() - ttl))
     await conn.execute(sa.insert(t.idempotency_keys).values(
         workspace_id=workspace_id, key=key, fingerprint=fp, status_code=response.status_code,
         body=response.body, location=response.location, created_at=utcnow()))
@@ -96,7 +99,7 @@ async def run_once(
                 if stored is not None:
                     return stored, True
                 response = await make(conn)
-                await store(conn, workspace_id, key, fp, response)
+                await store(conn, workspace_id, key, fp, response, ttl)
                 return response, False
         except IntegrityError:
             continue

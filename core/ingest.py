@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import tables as t
 from .errors import FieldError, ValidationFailed
-from .members import _dialect_insert, resolve
+from .db import insert_for
+from .members import resolve
+from .membership import join, load_rules, matches
 from .plugins import Registry
 from .safety import PluginFailure, call, notify
 from .schemas.events import EventIn
@@ -162,6 +164,9 @@ async def _store(conn: AsyncConnection, registry: Registry, ws: str, events: lis
     if not events:
         return []
     members = await resolve(conn, ws, [(e.network, e.actor) for e in events], now)
+    rules = await load_rules(conn, ws, brands)
+    joined = {(tribe, members[(e.network, e.actor.id)]) for e in events for tribe in matches(rules, e)}
+    await join(conn, ws, joined, now)
     rows = []
     for event in events:
         handles = brands[event.brand_id]
@@ -170,7 +175,7 @@ async def _store(conn: AsyncConnection, registry: Registry, ws: str, events: lis
         row = _row(event, ws, origin, members[(event.network, event.actor.id)], now)
         row["enrichment"], row["enrichment_errors"] = await _enrich(registry, row, event)
         rows.append(row)
-    insert = _dialect_insert(conn, t.events).on_conflict_do_nothing(index_elements=["workspace_id", "id"])
+    insert = insert_for(conn, t.events).on_conflict_do_nothing(index_elements=["workspace_id", "id"])
     return list((await conn.execute(insert.returning(t.events.c.id), rows)).scalars().all())
 
 

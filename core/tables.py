@@ -223,3 +223,19 @@ connections = sa.Table(
     *_stamps(),
     sa.Index(None, "workspace_id", "id"),
 )
+
+# Who belongs to which tribe. ``source``: ``rule`` (matched at ingest), ``manual`` (added
+# through the API) or ``excluded`` (removed through the API: rules will not add them back).
+tribe_members = sa.Table(
+    "tribe_members",
+    metadata,
+    _ws(),
+    sa.Column("tribe_id", sa.String(32), sa.ForeignKey("tribes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("member_id", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(10), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("tribe_id", "member_id"),
+    sa.Index(None, "workspace_id", "member_id"),
+)
+
+sa.Index("ix_events_workspace_id_member_id", events.c.workspace_id, events.c.member_id)

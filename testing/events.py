@@ -23,26 +23,28 @@ class EventBuilder:
         self.clock = start or datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
         self.defaults = defaults
 
-    def event(self, kind: str, actor: str = "member", minutes: float = 1.0, **fields: Any) -> dict[str, Any]:
-        """One event of ``kind`` by ``actor`` (a handle), ``minutes`` after the previous one."""
+    def event(self, kind: str, actor: str | dict[str, Any] = "member", minutes: float = 1.0,
+              **fields: Any) -> dict[str, Any]:
+        """One event of ``kind`` by ``actor`` (a handle, or a whole actor object), ``minutes`` after the last."""
         self.clock += timedelta(minutes=minutes)
         number = next(_counter)
         event: dict[str, Any] = {
             "id": f"evt-{number}", "brand_id": self.brand_id, "network": self.network, "kind": kind,
-            "actor": {"id": f"id-{actor}", "handle": actor}, "occurred_at": self.clock.isoformat(),
+            "actor": actor if isinstance(actor, dict) else {"id": f"id-{actor.lstrip('@').lower()}", "handle": actor},
+            "occurred_at": self.clock.isoformat(),
             "post_id": f"post-{number}", **self.defaults,
         }
         event.update(fields)
         return event
 
-    def post(self, actor: str = "member", **fields: Any) -> dict[str, Any]:
+    def post(self, actor: str | dict[str, Any] = "member", **fields: Any) -> dict[str, Any]:
         return self.event("post", actor, **fields)
 
-    def comment(self, actor: str = "member", **fields: Any) -> dict[str, Any]:
+    def comment(self, actor: str | dict[str, Any] = "member", **fields: Any) -> dict[str, Any]:
         return self.event("comment", actor, **fields)
 
-    def reply(self, actor: str = "member", **fields: Any) -> dict[str, Any]:
+    def reply(self, actor: str | dict[str, Any] = "member", **fields: Any) -> dict[str, Any]:
         return self.event("reply", actor, **fields)
 
-    def like(self, actor: str = "member", **fields: Any) -> dict[str, Any]:
+    def like(self, actor: str | dict[str, Any] = "member", **fields: Any) -> dict[str, Any]:
         return self.event("like", actor, **fields)

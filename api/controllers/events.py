@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, post
+from typing import Annotated
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromQuery
+from litestar.response import Stream
 
 from tribeops.core.ingest import IngestResult, envelope, ingest, notify_ingested
-from tribeops.core.schemas.events import EVENT_EXAMPLE, EventBatch
+from tribeops.core.schemas.common import Network, Page, Timestamp
+from tribeops.core.schemas.events import EVENT_EXAMPLE, Event, EventBatch, KindName, Origin
+from tribeops.core.services.events import EventFilter, EventService, export
 
 from ..auth import CallerDep
-from ..docs import problems
+from ..docs import READ_ERRORS, IdFilter, Limit, StartingAfter, problems
 from ..state import Runtime
+
+
+NDJSON = "application/x-ndjson"
+IdQuery = Annotated[str | None, IdFilter]
 
 
 class EventController(Controller):
@@ -31,3 +41,31 @@ class EventController(Controller):
             batch = await ingest(conn, runtime.registry, caller, items)
         await notify_ingested(runtime.core.pm, runtime.registry, caller.workspace_id, batch)
         return batch.result
+
+    @get(operation_id="listEvents", summary="List events", responses=problems(*READ_ERRORS))
+    async def list_events(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
+                          starting_after: StartingAfter = None, brand_id: IdQuery = None, campaign_id: IdQuery = None,
+                          tribe_id: IdQuery = None, network: FromQuery[Network | None] = None,
+                          kind: FromQuery[KindName | None] = None, origin: FromQuery[Origin | None] = None,
+                          since: FromQuery[Timestamp | None] = None,
+                          until: FromQuery[Timestamp | None] = None) -> Page[Event]:
+        """Stored events with what tribeops derived (origin, paid, member, enrichment), last ingested first.
+        `tribe_id` matches events tagged with the tribe and its members' untagged events; `since` and
+        `until` bound `occurred_at` as [since, until)."""
+        f = EventFilter(brand_id=brand_id, campaign_id=campaign_id, tribe_id=tribe_id, network=network, kind=kind,
+                        origin=origin, since=since, until=until)
+        async with runtime.db.reading() as conn:
+            return await EventService(conn, caller).list(f, limit=limit, starting_after=starting_after)
+
+    @get("/export", operation_id="exportEvents", summary="Export events as NDJSON", media_type=NDJSON,
+         responses=problems(*READ_ERRORS))
+    async def export_events(self, runtime: Runtime, caller: CallerDep, brand_id: IdQuery = None,
+                            campaign_id: IdQuery = None, tribe_id: IdQuery = None,
+                            network: FromQuery[Network | None] = None, kind: FromQuery[KindName | None] = None,
+                            origin: FromQuery[Origin | None] = None, since: FromQuery[Timestamp | None] = None,
+                            until: FromQuery[Timestamp | None] = None) -> Stream:
+        """Every matching event, one JSON object per line (the `Event` schema), oldest first,
+        streamed: exports of any size use constant memory on the server."""
+        f = EventFilter(brand_id=brand_id, campaign_id=campaign_id, tribe_id=tribe_id, network=network, kind=kind,
+                        origin=origin, since=since, until=until)
+        return Stream(export(runtime.db, caller, f), media_type=NDJSON)

@@ -1,0 +1,82 @@
+"""Tribe membership from each tribe's rules, computed at ingest.
+
+A member joins a tribe when an event of theirs shows one of the tribe's handles (theirs),
+uses one of its hashtags, or has one of its keywords in the text or in their bio. Members
+removed from a tribe through the API are marked ``excluded`` so rules do not add them back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import tables as t
+from .db import insert_for
+from .schemas.events import EventIn
+
+HASHTAG = re.compile(r"#(\w+)", re.UNICODE)
+
+
+def _handle(value: str | None) -> str:
+    return (value or "").strip().lstrip("@").lower()
+
+
+@dataclass(frozen=True)
+class TribeRule:
+    tribe_id: str
+    handles: frozenset[str]
+    hashtags: frozenset[str]
+    keywords: re.Pattern[str] | None
+
+    @classmethod
+    def from_row(cls, tribe_id: str, rules: dict[str, Any]) -> TribeRule:
+        words = [w.strip().lower() for w in rules.get("keywords", []) if w.strip()]
+        pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in words) + r")(?!\w)") if words else None
+        return cls(tribe_id, frozenset(_handle(h) for h in rules.get("handles", [])),
+                   frozenset(h.lstrip("#").lower() for h in rules.get("hashtags", [])), pattern)
+
+    def matches(self, handle: str, tags: set[str], text: str, bio: str) -> bool:
+        if handle and handle in self.handles or tags & self.hashtags:
+            return True
+        return self.keywords is not None and bool(self.keywords.search(text) or self.keywords.search(bio))
+
+
+async def load_rules(conn: AsyncConnection, ws: str, brand_ids: Iterable[str]) -> dict[str, list[TribeRule]]:
+    """The membership rules of the brands' tribes, brand → rules (tribes without rules left out)."""
+    rules: dict[str, list[TribeRule]] = {}
+    ids = set(brand_ids)
+    if not ids:
+        return rules
+    query = sa.select(t.tribes.c.id, t.tribes.c.brand_id, t.tribes.c.rules).where(
+        t.tribes.c.workspace_id == ws, t.tribes.c.brand_id.in_(ids))
+    for row in await conn.execute(query):
+        rule = TribeRule.from_row(row.id, row.rules or {})
+        if rule.handles or rule.hashtags or rule.keywords:
+            rules.setdefault(row.brand_id, []).append(rule)
+    return rules
+
+
+def matches(rules: dict[str, list[TribeRule]], event: EventIn) -> list[str]:
+    """The tribes whose rules ``event`` satisfies."""
+    brand_rules = rules.get(event.brand_id)
+    if not brand_rules:
+        return []
+    text = (event.text or "").lower()
+    tags = {tag.lower() for tag in HASHTAG.findall(text)}
+    handle, bio = _handle(event.actor.handle), (event.actor.bio or "").lower()
+    return [rule.tribe_id for rule in brand_rules if rule.matches(handle, tags, text, bio)]
+
+
+async def join(conn: AsyncConnection, ws: str, pairs: set[tuple[str, str]], now: datetime,
+               source: str = "rule") -> None:
+    """Add (tribe, member) pairs; existing rows, exclusions included, are left as they are."""
+    if pairs:
+        rows = [{"workspace_id": ws, "tribe_id": tid, "member_id": mid, "source": source, "created_at": now}
+                for tid, mid in sorted(pairs)]
+        await conn.execute(insert_for(conn, t.tribe_members).on_conflict_do_nothing(), rows)
