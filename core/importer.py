@@ -1,0 +1,82 @@
+"""Bulk import of an NDJSON file through the ingest path, in constant memory.
+
+The file is read line by line and sent in batches; each batch is one transaction of the
+same ``ingest`` that ``POST /v1/events`` uses, so a re-run after an interruption only
+counts duplicates. Rejected lines are written, with their line number and errors, to a
+file beside the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from .errors import FieldError
+from .ingest import ingest, notify_ingested
+from .runtime import Runtime
+from .services.context import Caller
+
+
+class ImportSummary(msgspec.Struct, kw_only=True):
+    lines: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_file: str | None = None
+
+
+def _batches(stream: IO[bytes], size: int) -> Iterator[list[tuple[int, int, Any]]]:
+    """(line number, bytes read, decoded or None) in batches; blank lines are skipped."""
+    batch: list[tuple[int, int, Any]] = []
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            value = _Malformed
+        batch.append((number, len(line), value))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Malformed:
+    """Marks a line that is not JSON."""
+
+
+async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: int = 500,
+                      progress: Callable[[int], None] = lambda n: None) -> ImportSummary:
+    """Ingest every line of ``path``; ``progress`` is told how many bytes each batch consumed."""
+    summary = ImportSummary()
+    rejected_path = path.with_name(path.name + ".rejected.ndjson")
+    rejected_out: IO[bytes] | None = None
+    encoder = msgspec.json.Encoder()
+    try:
+        with path.open("rb") as stream:
+            for batch in _batches(stream, batch_size):
+                good = [(n, v) for n, _, v in batch if v is not _Malformed]
+                bad = [(n, None, [FieldError("", "Not a JSON value.")]) for n, _, v in batch if v is _Malformed]
+                async with runtime.db.transaction() as conn:
+                    result = await ingest(conn, runtime.registry, caller, [v for _, v in good])
+                await notify_ingested(runtime.pm, runtime.registry, caller.workspace_id, result)
+                bad += [(good[r.index][0], r.id, r.errors) for r in result.result.rejected]
+                summary.lines += len(batch)
+                summary.accepted += result.result.accepted
+                summary.duplicates += result.result.duplicates
+                summary.rejected += len(bad)
+                if bad:
+                    rejected_out = rejected_out or rejected_path.open("wb")
+                    for line, event_id, errors in sorted(bad, key=lambda b: b[0]):
+                        rejected_out.write(encoder.encode({"line": line, "id": event_id, "errors": errors}) + b"\n")
+                progress(sum(size for _, size, _ in batch))
+    finally:
+        if rejected_out is not None:
+            rejected_out.close()
+    summary.rejected_file = str(rejected_path) if summary.rejected else None
+    return summary

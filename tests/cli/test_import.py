@@ -1,0 +1,51 @@
+"""``tribeops events import``: the whole file through ingestion, rejected lines set aside."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tribeops.core.db import Database
+from tribeops.core.migrate import upgrade
+from tribeops.core.schemas.brands import BrandCreate
+from tribeops.core.services.brands import BrandService
+from tribeops.core.services.workspaces import ensure_workspace
+from tribeops.core.settings import Settings
+from tribeops.testing.events import EventBuilder
+
+
+def _brand(url: str) -> str:
+    async def run() -> str:
+        db = Database.from_settings(Settings(database_url=url))
+        async with db.transaction() as conn:
+            caller = await ensure_workspace(conn, "agency")
+            brand = await BrandService(conn, caller).create(BrandCreate(name="Acme"))
+        await db.dispose()
+        return brand.id
+
+    return asyncio.run(run())
+
+
+def test_import_counts_rejects_and_is_safe_to_rerun(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'i.db'}"
+    upgrade(url)
+    ev = EventBuilder(_brand(url))
+    lines = [json.dumps(ev.like()) for _ in range(1200)]
+    lines[10] = "{not json"
+    lines[20] = json.dumps({**ev.like(), "kind": "teleport"})
+    lines.append(lines[0])
+    source = tmp_path / "events.ndjson"
+    source.write_text("\n".join(lines) + "\n\n")
+    command = [sys.executable, "-m", "tribeops.cli.main", "events", "import", str(source), "--workspace", "agency"]
+    env = {**os.environ, "TRIBEOPS_DATABASE_URL": url}
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "1201 lines: 1198 accepted, 1 duplicates, 2 rejected" in first.stderr
+    rejected = [json.loads(line) for line in (tmp_path / "events.ndjson.rejected.ndjson").read_text().splitlines()]
+    assert [(r["line"], r["errors"][0]["pointer"]) for r in rejected] == [(11, ""), (21, "/kind")]
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert "0 accepted, 1199 duplicates, 2 rejected" in again.stderr
