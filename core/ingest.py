@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-from msgspec import Meta
 import sqlalchemy as sa
+from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import bulk
 from . import tables as t
 from .errors import FieldError, ValidationFailed
-from .db import insert_for
 from .members import resolve
 from .membership import join, load_rules, matches
 from .plugins import Registry
@@ -74,11 +74,11 @@ async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, item
     rejected: list[Rejection] = []
     valid: list[tuple[int, EventIn]] = []
     for index, raw in enumerate(items):
-        errors = collect_errors(raw, EventIn)
-        if errors:
-            rejected.append(Rejection(index=index, id=_raw_id(raw), errors=errors))
-        else:
+        try:  # the common case, valid, costs one msgspec conversion; only bad items are walked
             valid.append((index, msgspec.convert(raw, EventIn, strict=False)))
+        except msgspec.ValidationError:
+            errors = collect_errors(raw, EventIn) or [FieldError("", "Not a valid event.")]
+            rejected.append(Rejection(index=index, id=_raw_id(raw), errors=errors))
     refs = await _references(conn, caller.workspace_id, [e for _, e in valid])
     kinds = registry.kinds()
     events: list[tuple[int, EventIn]] = []
@@ -175,8 +175,14 @@ async def _store(conn: AsyncConnection, registry: Registry, ws: str, events: lis
         row = _row(event, ws, origin, members[(event.network, event.actor.id)], now)
         row["enrichment"], row["enrichment_errors"] = await _enrich(registry, row, event)
         rows.append(row)
-    insert = insert_for(conn, t.events).on_conflict_do_nothing(index_elements=["workspace_id", "id"])
-    return list((await conn.execute(insert.returning(t.events.c.id), rows)).scalars().all())
+    inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, [tuple(row[c] for c in EVENT_COLUMNS) for row in rows],
+                                 conflict=("workspace_id", "id"), returning=("id",))
+    return [event_id for (event_id,) in inserted]
+
+
+EVENT_COLUMNS = ("workspace_id", "id", "brand_id", "campaign_id", "tribe_id", "network", "kind", "origin", "paid",
+                 "member_id", "actor_id", "actor_handle", "conversation_id", "post_id", "in_reply_to", "occurred_at",
+                 "value", "text", "attrs", "enrichment", "enrichment_errors", "ingested_at")
 
 
 def _row(event: EventIn, ws: str, origin: str, member_id: str, now: datetime) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import bulk
 from . import tables as t
-from .db import insert_for
 from .ids import new_id
 from .schemas.events import Actor
 
@@ -37,51 +37,60 @@ async def resolve(conn: AsyncConnection, workspace_id: str, actors: Iterable[tup
         sightings[(network, actor.id)] = (actor.handle or handle, {**facts, **profile_of(actor)})
     if not sightings:
         return {}
-    found = await _lookup(conn, workspace_id, list(sightings))
-    new = sorted(key for key in sightings if key not in found)  # one order everywhere: no deadlocks
+    keys = sorted(sightings)  # one order everywhere: no deadlocks between concurrent batches
+    stored = await _lookup(conn, workspace_id, keys)
+    new = [key for key in keys if key not in stored]
+    found = {key: row[0] for key, row in stored.items()}
     if new:
-        rows = [{"workspace_id": workspace_id, "network": net, "external_id": ext, "member_id": new_id("member"),
-                 "handle": sightings[(net, ext)][0], "profile": sightings[(net, ext)][1],
-                 "first_seen_at": seen_at, "last_seen_at": seen_at} for net, ext in new]
-        insert = insert_for(conn, t.member_identities).on_conflict_do_nothing()
-        inserted = (await conn.execute(insert.returning(t.member_identities.c.member_id), rows)).scalars().all()
-        if inserted:
-            await conn.execute(sa.insert(t.members), [
-                {"id": mid, "workspace_id": workspace_id, "merged_into": None, "created_at": seen_at,
-                 "updated_at": seen_at} for mid in inserted])
-        found.update(await _lookup(conn, workspace_id, new))
-    await _refresh_profiles(conn, workspace_id, {k: v for k, v in sightings.items() if k not in new}, seen_at)
+        rows = [(workspace_id, net, ext, new_id("member"), sightings[(net, ext)][0], sightings[(net, ext)][1],
+                 seen_at, seen_at) for net, ext in new]
+        inserted = await bulk.insert(conn, "member_identities", IDENTITY_COLUMNS, rows,
+                                     conflict=("workspace_id", "network", "external_id"),
+                                     returning=("network", "external_id", "member_id"))
+        await bulk.insert(conn, "members", ("id", "workspace_id", "merged_into", "created_at", "updated_at"),
+                          [(mid, workspace_id, None, seen_at, seen_at) for _, _, mid in inserted])
+        found.update({(net, ext): mid for net, ext, mid in inserted})
+        raced = [key for key in new if key not in found]  # another batch created them meanwhile
+        if raced:
+            found.update({key: row[0] for key, row in (await _lookup(conn, workspace_id, raced)).items()})
+    await _refresh_profiles(conn, workspace_id, sightings, stored, seen_at)
     return found
 
 
-async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+IDENTITY_COLUMNS = ("workspace_id", "network", "external_id", "member_id", "handle", "profile", "first_seen_at",
+                    "last_seen_at")
+
+
+async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str, str]]
+                  ) -> dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]]:
+    """(network, id) → (member id, handle, profile) for the identities already stored."""
     c = t.member_identities.c
-    result: dict[tuple[str, str], str] = {}
+    result: dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]] = {}
     for start in range(0, len(keys), 400):
-        chunk = keys[start:start + 400]
-        query = sa.select(c.network, c.external_id, c.member_id).where(
-            c.workspace_id == workspace_id, sa.tuple_(c.network, c.external_id).in_(chunk))
-        result.update({(r.network, r.external_id): r.member_id for r in await conn.execute(query)})
+        query = sa.select(c.network, c.external_id, c.member_id, c.handle, c.profile).where(
+            c.workspace_id == workspace_id, sa.tuple_(c.network, c.external_id).in_(keys[start:start + 400]))
+        result.update({(r.network, r.external_id): (r.member_id, r.handle, r.profile or {})
+                       for r in await conn.execute(query)})
     return result
 
 
 async def _refresh_profiles(conn: AsyncConnection, workspace_id: str,
                             sightings: dict[tuple[str, str], tuple[str | None, dict[str, Any]]],
+                            stored: dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]],
                             seen_at: datetime) -> None:
-    """Known identities: facts the new sightings carry replace the stored ones; the rest are kept."""
+    """Known identities: facts the new sightings carry replace the stored ones; the rest are kept.
+
+    Only identities whose handle or facts actually changed are written.
+    """
     c = t.member_identities.c
-    changed = {key: value for key, value in sightings.items() if value[0] or value[1]}
-    if not changed:
-        return
-    stored: dict[tuple[str, str], dict[str, Any]] = {}
-    keys = list(changed)
-    for start in range(0, len(keys), 400):
-        query = sa.select(c.network, c.external_id, c.profile).where(
-            c.workspace_id == workspace_id, sa.tuple_(c.network, c.external_id).in_(keys[start:start + 400]))
-        stored.update({(r.network, r.external_id): r.profile or {} for r in await conn.execute(query)})
-    statement = sa.update(t.member_identities).where(
-        c.workspace_id == sa.bindparam("w"), c.network == sa.bindparam("n"), c.external_id == sa.bindparam("e")
-    ).values(handle=sa.func.coalesce(sa.bindparam("h"), c.handle), profile=sa.bindparam("p"), last_seen_at=seen_at)
-    await conn.execute(statement, [{"w": workspace_id, "n": net, "e": ext, "h": handle,
-                                    "p": {**stored.get((net, ext), {}), **facts}}
-                                   for (net, ext), (handle, facts) in sorted(changed.items())])
+    changes = []
+    for key, (_, old_handle, old_facts) in sorted(stored.items()):
+        handle, facts = sightings[key]
+        merged = {**old_facts, **facts}
+        if merged != old_facts or (handle and handle != old_handle):
+            changes.append({"w": workspace_id, "n": key[0], "e": key[1], "h": handle or old_handle, "p": merged})
+    if changes:
+        statement = sa.update(t.member_identities).where(
+            c.workspace_id == sa.bindparam("w"), c.network == sa.bindparam("n"), c.external_id == sa.bindparam("e")
+        ).values(handle=sa.bindparam("h"), profile=sa.bindparam("p"), last_seen_at=seen_at)
+        await conn.execute(statement, changes)

@@ -31,6 +31,7 @@ T = TypeVar("T")
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "tribeops.plugins.rss",
     "tribeops.plugins.csv",
+    "tribeops.plugins.enrichers",
 )
 ENTRY_POINT_GROUP = "tribeops"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -115,7 +116,7 @@ def create_manager(load: str | None = None, disable: str | None = None,
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginLoadError(f"plugin {exc.plugin_name!r}: {exc} (a misspelt hook name?)") from exc
+        raise PluginLoadError(f"plugin {pm.get_name(exc.plugin)!r}: {exc} (a misspelt hook name?)") from exc
     _collect(pm, registry)
     return pm, registry
 

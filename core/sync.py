@@ -98,6 +98,6 @@ async def commit_page(runtime: Runtime, caller: Caller, connection_id: str, stre
     report.pages += 1
     report.accepted += batch.result.accepted
     report.duplicates += batch.result.duplicates
-    report.rejected += len(batch.result.rejected)
+    report.rejected += len(batch.result.rejected) + len(page.rejected)  # core's refusals and the connector's
     report.members += len(page.members)
     return batch

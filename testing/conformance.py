@@ -106,15 +106,19 @@ def check_page(result: object, context: StreamContext, stream: Stream, where: st
             raise AssertionError(f"{where}: member {member.id!r} is not a valid Actor: {_errors(exc)}") from None
     _check(result.next_page is None or isinstance(result.next_page, str), where, "next_page must be str or None")
     field = stream.cursor_field
-    if field and result.events:
-        values = [getattr(e, field) for e in result.events if getattr(e, field, None) is not None]
+    values = [v for e in result.events if (v := getattr(e, field or "", None)) is not None]
+    if field and values:
         highest, cursor = max(values), result.cursor
-        same = (cursor is not None and _moment(cursor) == highest) if isinstance(highest, datetime) \
-            else cursor == str(highest)
-        _check(same, where, f"cursor {cursor!r} is not the max {field} of the page's events ({highest!r})")
+        if isinstance(highest, datetime):
+            same = cursor is not None and _moment(cursor) == highest
+        else:
+            same = cursor == str(highest)
+        shown = highest.isoformat() if isinstance(highest, datetime) else repr(highest)
+        _check(same, where, f"cursor {cursor!r} is not the max {field} of the page's events ({shown})")
     rejected = getattr(result, "rejected", [])
-    _check(len(rejected) <= 100 and all(isinstance(p, int) and isinstance(r, str) and len(r) <= 500
-                                        for p, r in rejected), where, "rejected must be <= 100 (int, str<=500)")
+    _check(len(rejected) <= 100 and all(isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int)
+                                        and isinstance(item[1], str) and len(item[1]) <= 500 for item in rejected),
+           where, "rejected must hold at most 100 (position: int, reason: str <= 500 chars) pairs")
     return result
 
 
@@ -139,7 +143,7 @@ def check_garbage(stream: Stream, context: StreamContext, where: str) -> None:
         except Exception as exc:  # noqa: BLE001 - naming the wrong exception is the point
             raise AssertionError(f"{where}: garbage {payload[:20]!r} raised {type(exc).__name__}: {exc} "
                                  "instead of PayloadError") from None
-        raise AssertionError(f"{where}: garbage {payload[:20]!r} was accepted ({result!r}); raise PayloadError")
+        raise AssertionError(f"{where}: garbage {payload[:20]!r} was accepted ({result!r:.200}); raise PayloadError")
 
 
 def check_webhooks(connector: Connector, context: StreamContext, samples: Sequence[WebhookSample]) -> None:
@@ -174,7 +178,7 @@ def assert_connector_conforms(connector_cls: type[Connector], config: dict[str, 
                             config=parsed, brand_handles=dict(brand_handles or {}))
     for name, payloads in by_stream.items():
         _check(name in streams, connector_cls.__name__, f"pages given for unknown stream {name!r}")
-        stream, seen = streams[name], set()
+        stream, seen = streams[name], set[Any]()
         _check(payloads, f"{connector_cls.__name__}/{name}", "no recorded page to check")
         for number, payload in enumerate(payloads, start=1):
             where = f"{connector_cls.__name__}/{name}, page {number}"
