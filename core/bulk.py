@@ -65,3 +65,25 @@ async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
         if returning:
             out += [tuple(r) for r in result.fetchall()]
     return out
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column read through the driver: text on SQLite (and asyncpg's text codec), else as is."""
+    return msgspec.json.decode(value) if isinstance(value, (str, bytes)) else value
+
+
+async def select_in(conn: AsyncConnection, sql: str, fixed: Sequence[Any], values: Sequence[Any],
+                    chunk: int = 5000) -> list[tuple[Any, ...]]:
+    """Run ``sql`` whose ``{}`` holes take ``fixed`` parameters and, last, an ``IN`` list of ``values``."""
+    dialect = conn.dialect.name
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), chunk):
+        part = values[start:start + chunk]
+        if dialect == "sqlite":
+            holes = ["?"] * len(fixed) + ["(" + ", ".join("?" * len(part)) + ")"]
+        else:
+            n = len(fixed)
+            holes = [f"${i + 1}" for i in range(n)] + ["(" + ", ".join(f"${n + i + 1}" for i in range(len(part))) + ")"]
+        result = await conn.exec_driver_sql(sql.format(*holes), (*fixed, *part))
+        out += [tuple(r) for r in result.fetchall()]
+    return out

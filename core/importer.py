@@ -15,7 +15,7 @@ from typing import IO, Any
 import msgspec
 
 from .errors import FieldError
-from .ingest import ingest, notify_ingested
+from .ingest import ingest_batch, notify_ingested
 from .runtime import Runtime
 from .services.context import Caller
 
@@ -62,8 +62,7 @@ async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: 
             for batch in _batches(stream, batch_size):
                 good = [(n, v) for n, _, v in batch if v is not _Malformed]
                 bad = [(n, None, [FieldError("", "Not a JSON value.")]) for n, _, v in batch if v is _Malformed]
-                async with runtime.db.transaction() as conn:
-                    result = await ingest(conn, runtime.registry, caller, [v for _, v in good])
+                result = await ingest_batch(runtime.db, runtime.registry, caller, [v for _, v in good])
                 await notify_ingested(runtime.pm, runtime.registry, caller.workspace_id, result)
                 bad += [(good[r.index][0], r.id, r.errors) for r in result.result.rejected]
                 summary.lines += len(batch)

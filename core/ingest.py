@@ -23,7 +23,8 @@ from . import bulk
 from . import tables as t
 from .errors import FieldError, ValidationFailed
 from .members import resolve
-from .membership import join, load_rules, matches
+from .db import Database
+from .membership import TribeRule, join, load_rules, matches
 from .plugins import Registry
 from .safety import PluginFailure, call, notify
 from .schemas.events import EventIn
@@ -68,8 +69,19 @@ def normalise_handle(handle: str | None) -> str:
     return (handle or "").strip().lstrip("@").lower()
 
 
-async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any]) -> Batch:
-    """Store ``items`` (decoded JSON) in the caller's workspace, inside ``conn``'s transaction."""
+@dataclass
+class Prepared:
+    """A batch checked and enriched, ready to store: the CPU-bound half of ingestion."""
+
+    rejected: list[Rejection]
+    events: list[EventIn]
+    rows: list[dict[str, Any]]
+    rules: dict[str, list[TribeRule]]
+    valid: int
+
+
+async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any]) -> Prepared:
+    """Validate, resolve references, decide origin and paid, run the enrichers. Reads only."""
     now = utcnow()
     rejected: list[Rejection] = []
     valid: list[tuple[int, EventIn]] = []
@@ -81,21 +93,48 @@ async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, item
             rejected.append(Rejection(index=index, id=_raw_id(raw), errors=errors))
     refs = await _references(conn, caller.workspace_id, [e for _, e in valid])
     kinds = registry.kinds()
-    events: list[tuple[int, EventIn]] = []
+    accepted: list[EventIn] = []
     for index, event in valid:
         errors = _semantic_errors(event, refs, kinds, now)
         if errors:
             rejected.append(Rejection(index=index, id=event.id, errors=errors))
         else:
-            events.append((index, event))
+            accepted.append(event)
     rejected.sort(key=lambda r: r.index)
     unique: dict[str, EventIn] = {}
-    for _, event in sorted(events, key=lambda pair: pair[1].id):  # one insert order: no deadlocks
+    for event in sorted(accepted, key=lambda e: e.id):  # one insert order everywhere: no deadlocks
         unique.setdefault(event.id, event)
-    new_ids = await _store(conn, registry, caller.workspace_id, list(unique.values()), refs["brands"], now)
-    brand_ids = sorted({unique[i].brand_id for i in new_ids})
-    result = IngestResult(accepted=len(new_ids), duplicates=len(events) - len(new_ids), rejected=rejected)
-    return Batch(result, new_ids, brand_ids)
+    events = list(unique.values())
+    rows = []
+    for event in events:
+        row = _row(event, caller.workspace_id, _origin(event, refs["brands"][event.brand_id]), now)
+        row["enrichment"], row["enrichment_errors"] = await _enrich(registry, row, event)
+        rows.append(row)
+    rules = await load_rules(conn, caller.workspace_id, refs["brands"]) if events else {}
+    return Prepared(rejected, events, rows, rules, len(accepted))
+
+
+async def store(conn: AsyncConnection, caller: Caller, prepared: Prepared) -> Batch:
+    """Write a prepared batch: members, tribe membership, events. The short, write-locked half."""
+    new_ids = await _store(conn, caller.workspace_id, prepared)
+    brand_of = {e.id: e.brand_id for e in prepared.events}
+    result = IngestResult(accepted=len(new_ids), duplicates=prepared.valid - len(new_ids),
+                          rejected=prepared.rejected)
+    return Batch(result, new_ids, sorted({brand_of[i] for i in new_ids}))
+
+
+async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any]) -> Batch:
+    """Store ``items`` (decoded JSON) in the caller's workspace, inside ``conn``'s transaction."""
+    return await store(conn, caller, await prepare(conn, registry, caller, items))
+
+
+async def ingest_batch(db: Database, registry: Registry, caller: Caller, items: Sequence[Any]) -> Batch:
+    """Like :func:`ingest`, but checks and enriches outside the write transaction, which then only
+    writes: on SQLite, where writers take turns, the next batch's Python work overlaps this one's I/O."""
+    async with db.reading() as conn:
+        prepared = await prepare(conn, registry, caller, items)
+    async with db.transaction() as conn:
+        return await store(conn, caller, prepared)
 
 
 async def notify_ingested(pm: Any, registry: Registry, workspace_id: str, batch: Batch) -> None:
@@ -159,25 +198,26 @@ def _semantic_errors(event: EventIn, refs: dict[str, dict[str, Any]], kinds: set
     return errors
 
 
-async def _store(conn: AsyncConnection, registry: Registry, ws: str, events: list[EventIn],
-                 brands: dict[str, dict[str, str]], now: datetime) -> list[str]:
-    if not events:
+async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> list[str]:
+    if not prepared.events:
         return []
-    members = await resolve(conn, ws, [(e.network, e.actor) for e in events], now)
-    rules = await load_rules(conn, ws, brands)
-    joined = {(tribe, members[(e.network, e.actor.id)]) for e in events for tribe in matches(rules, e)}
+    now = prepared.rows[0]["ingested_at"]
+    members = await resolve(conn, ws, [(e.network, e.actor) for e in prepared.events], now)
+    joined = {(tribe, members[(e.network, e.actor.id)]) for e in prepared.events for tribe in matches(prepared.rules, e)}
     await join(conn, ws, joined, now)
-    rows = []
-    for event in events:
-        handles = brands[event.brand_id]
-        origin = "brand" if normalise_handle(event.actor.handle or event.actor.id) in (
-            {handles[event.network]} if event.network in handles else set()) else "member"
-        row = _row(event, ws, origin, members[(event.network, event.actor.id)], now)
-        row["enrichment"], row["enrichment_errors"] = await _enrich(registry, row, event)
-        rows.append(row)
-    inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, [tuple(row[c] for c in EVENT_COLUMNS) for row in rows],
-                                 conflict=("workspace_id", "id"), returning=("id",))
+    values = []
+    for event, row in zip(prepared.events, prepared.rows):
+        row["member_id"] = members[(event.network, event.actor.id)]
+        values.append(tuple(row[c] for c in EVENT_COLUMNS))
+    inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
+                                 returning=("id",))
     return [event_id for (event_id,) in inserted]
+
+
+def _origin(event: EventIn, handles: dict[str, str]) -> str:
+    """``brand`` when the actor is the brand's own account on that network."""
+    own = handles.get(event.network)
+    return "brand" if own and normalise_handle(event.actor.handle or event.actor.id) == own else "member"
 
 
 EVENT_COLUMNS = ("workspace_id", "id", "brand_id", "campaign_id", "tribe_id", "network", "kind", "origin", "paid",
@@ -185,11 +225,11 @@ EVENT_COLUMNS = ("workspace_id", "id", "brand_id", "campaign_id", "tribe_id", "n
                  "value", "text", "attrs", "enrichment", "enrichment_errors", "ingested_at")
 
 
-def _row(event: EventIn, ws: str, origin: str, member_id: str, now: datetime) -> dict[str, Any]:
+def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:
     return {
         "workspace_id": ws, "id": event.id, "brand_id": event.brand_id, "campaign_id": event.campaign_id,
         "tribe_id": event.tribe_id, "network": event.network, "kind": event.kind, "origin": origin,
-        "paid": bool(event.paid or (event.text and DISCLOSURE.search(event.text))), "member_id": member_id,
+        "paid": bool(event.paid or (event.text and DISCLOSURE.search(event.text))), "member_id": None,
         "actor_id": event.actor.id, "actor_handle": event.actor.handle, "conversation_id": event.conversation_id,
         "post_id": event.post_id, "in_reply_to": event.in_reply_to, "occurred_at": event.occurred_at,
         "value": event.value, "text": event.text, "attrs": event.attrs, "ingested_at": now,

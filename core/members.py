@@ -63,14 +63,21 @@ IDENTITY_COLUMNS = ("workspace_id", "network", "external_id", "member_id", "hand
 
 async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str, str]]
                   ) -> dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]]:
-    """(network, id) → (member id, handle, profile) for the identities already stored."""
-    c = t.member_identities.c
+    """(network, id) → (member id, handle, profile) for the identities already stored.
+
+    One query per network, ``network = ? AND external_id IN (...)``, walks the primary key;
+    a row-value ``IN`` over (network, id) pairs plans far worse on PostgreSQL.
+    """
+    by_network: dict[str, list[str]] = {}
+    for network, external_id in keys:
+        by_network.setdefault(network, []).append(external_id)
     result: dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]] = {}
-    for start in range(0, len(keys), 400):
-        query = sa.select(c.network, c.external_id, c.member_id, c.handle, c.profile).where(
-            c.workspace_id == workspace_id, sa.tuple_(c.network, c.external_id).in_(keys[start:start + 400]))
-        result.update({(r.network, r.external_id): (r.member_id, r.handle, r.profile or {})
-                       for r in await conn.execute(query)})
+    for network, ids in by_network.items():
+        rows = await bulk.select_in(conn, "SELECT external_id, member_id, handle, profile FROM member_identities "
+                                    "WHERE workspace_id = {} AND network = {} AND external_id IN {}",
+                                    (workspace_id, network), ids)
+        for external_id, member_id, handle, profile in rows:
+            result[(network, external_id)] = (member_id, handle, bulk.json_value(profile) or {})
     return result
 
 

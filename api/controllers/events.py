@@ -10,7 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromQuery
 from litestar.response import Stream
 
-from tribeops.core.ingest import IngestResult, envelope, ingest, notify_ingested
+from tribeops.core.ingest import IngestResult, envelope, ingest_batch, notify_ingested
 from tribeops.core.schemas.common import Network, Page, Timestamp
 from tribeops.core.schemas.events import EVENT_EXAMPLE, Event, EventBatch, KindName, Origin
 from tribeops.core.services.events import EventFilter, EventService, export
@@ -37,8 +37,7 @@ class EventController(Controller):
         neighbours are rejected, ids already known count as `duplicates`, and every rejected item
         is listed with its `index` and the fields that were wrong. Retrying a batch is safe."""
         items = envelope(await request.json())
-        async with runtime.db.transaction() as conn:
-            batch = await ingest(conn, runtime.registry, caller, items)
+        batch = await ingest_batch(runtime.db, runtime.registry, caller, items)
         await notify_ingested(runtime.core.pm, runtime.registry, caller.workspace_id, batch)
         return batch.result
 
