@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromQuery
 
-from tribeops.core.errors import FieldError, ValidationFailed
 from tribeops.core.schemas.campaigns import CAMPAIGN_EXAMPLE, Campaign, CampaignCreate, CampaignStatus, CampaignUpdate
 from tribeops.core.schemas.common import Page
 from tribeops.core.services.campaigns import CampaignService
@@ -36,15 +35,12 @@ class CampaignController(Controller):
                             "/v1/campaigns")
 
     @get(operation_id="listCampaigns", summary="List campaigns", responses=problems(*READ_ERRORS))
-    async def list_campaigns(self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
-                             limit: Limit = 20, starting_after: StartingAfter = None,
+    async def list_campaigns(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
+                             starting_after: StartingAfter = None,
                              brand_id: Annotated[str | None, IdFilter] = None,
                              tribe_id: Annotated[str | None, IdFilter] = None,
                              status: FromQuery[CampaignStatus | None] = None) -> Page[Campaign]:
         """The workspace's campaigns, newest first, filtered by brand, addressed tribe or status."""
-        if status is None and "status" in request.query_params:
-            # Litestar's lax conversion reads `status=null` as no filter; it is no status.
-            raise ValidationFailed([FieldError("/status", "Not a campaign status.", "query")])
         async with runtime.db.reading() as conn:
             return await CampaignService(conn, caller).list_campaigns(
                 limit=limit, starting_after=starting_after, brand_id=brand_id, tribe_id=tribe_id, status=status)
