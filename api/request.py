@@ -16,7 +16,7 @@ from litestar.routes import HTTPRoute
 
 from tribeops.core.errors import FieldError, ValidationFailed
 from tribeops.core.schemas.common import Strict
-from tribeops.core.validation import collect_errors
+from tribeops.core.validation import collect_errors, nul_errors
 
 
 class TribeopsRequest(Request[Any, Any, Any]):
@@ -31,6 +31,8 @@ class TribeopsRequest(Request[Any, Any, Any]):
         target = field.annotation if field is not None else None
         if isinstance(target, type) and issubclass(target, Strict):
             errors = collect_errors(value, target)
+            if b"\\u0000" in await self.body():  # cheap test first: NUL is rare and always escaped in JSON
+                errors += nul_errors(value)
             if errors:
                 raise ValidationFailed(errors)
         return value

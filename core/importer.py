@@ -38,7 +38,8 @@ def _batches(stream: IO[bytes], size: int) -> Iterator[list[tuple[int, int, Any]
             value = msgspec.json.decode(line)
         except msgspec.DecodeError:
             value = _Malformed
-        batch.append((number, len(line), value))
+        # A NUL can only arrive escaped; the size slot is negative for lines that carry one.
+        batch.append((number, -len(line) if b"\\u0000" in line else len(line), value))
         if len(batch) >= size:
             yield batch
             batch = []
@@ -62,7 +63,8 @@ async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: 
             for batch in _batches(stream, batch_size):
                 good = [(n, v) for n, _, v in batch if v is not _Malformed]
                 bad = [(n, None, [FieldError("", "Not a JSON value.")]) for n, _, v in batch if v is _Malformed]
-                result = await ingest_batch(runtime.db, runtime.registry, caller, [v for _, v in good])
+                check_nul = any(size < 0 for _, size, _ in batch)
+                result = await ingest_batch(runtime.db, runtime.registry, caller, [v for _, v in good], check_nul)
                 await notify_ingested(runtime.pm, runtime.registry, caller.workspace_id, result)
                 bad += [(good[r.index][0], r.id, r.errors) for r in result.result.rejected]
                 summary.lines += len(batch)
@@ -73,7 +75,7 @@ async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: 
                     rejected_out = rejected_out or rejected_path.open("wb")
                     for line, event_id, errors in sorted(bad, key=lambda b: b[0]):
                         rejected_out.write(encoder.encode({"line": line, "id": event_id, "errors": errors}) + b"\n")
-                progress(sum(size for _, size, _ in batch))
+                progress(sum(abs(size) for _, size, _ in batch))
     finally:
         if rejected_out is not None:
             rejected_out.close()

@@ -29,7 +29,7 @@ from .plugins import Registry
 from .safety import PluginFailure, call, notify
 from .schemas.events import EventIn
 from .services.context import Caller, utcnow
-from .validation import collect_errors
+from .validation import collect_errors, nul_errors
 
 MAX_BATCH = 1000
 FUTURE_LIMIT = timedelta(days=1)
@@ -80,17 +80,26 @@ class Prepared:
     valid: int
 
 
-async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any]) -> Prepared:
-    """Validate, resolve references, decide origin and paid, run the enrichers. Reads only."""
+async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any],
+                  check_nul: bool = True) -> Prepared:
+    """Validate, resolve references, decide origin and paid, run the enrichers. Reads only.
+
+    ``check_nul=False`` skips looking for NUL characters (which PostgreSQL cannot store) when
+    the caller knows there are none, e.g. the raw body had no ``\\u0000`` escape.
+    """
     now = utcnow()
     rejected: list[Rejection] = []
     valid: list[tuple[int, EventIn]] = []
     for index, raw in enumerate(items):
         try:  # the common case, valid, costs one msgspec conversion; only bad items are walked
-            valid.append((index, msgspec.convert(raw, EventIn, strict=False)))
+            event = msgspec.convert(raw, EventIn, strict=False)
+            errors = nul_errors(raw) if check_nul else []
+            if not errors:
+                valid.append((index, event))
+                continue
         except msgspec.ValidationError:
             errors = collect_errors(raw, EventIn) or [FieldError("", "Not a valid event.")]
-            rejected.append(Rejection(index=index, id=_raw_id(raw), errors=errors))
+        rejected.append(Rejection(index=index, id=_raw_id(raw), errors=errors))
     refs = await _references(conn, caller.workspace_id, [e for _, e in valid])
     kinds = registry.kinds()
     accepted: list[EventIn] = []
@@ -128,11 +137,12 @@ async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, item
     return await store(conn, caller, await prepare(conn, registry, caller, items))
 
 
-async def ingest_batch(db: Database, registry: Registry, caller: Caller, items: Sequence[Any]) -> Batch:
+async def ingest_batch(db: Database, registry: Registry, caller: Caller, items: Sequence[Any],
+                       check_nul: bool = True) -> Batch:
     """Like :func:`ingest`, but checks and enriches outside the write transaction, which then only
     writes: on SQLite, where writers take turns, the next batch's Python work overlaps this one's I/O."""
     async with db.reading() as conn:
-        prepared = await prepare(conn, registry, caller, items)
+        prepared = await prepare(conn, registry, caller, items, check_nul)
     async with db.transaction() as conn:
         return await store(conn, caller, prepared)
 

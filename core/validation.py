@@ -153,3 +153,20 @@ def convert(raw: Any, cls: type[T], base: str = "") -> T:
     except msgspec.ValidationError as exc:  # cross-field checks in __post_init__
         ptr, message = pointer_from_message(str(exc), base)
         raise ValidationFailed([FieldError(ptr, message)]) from None
+
+
+def nul_errors(value: Any, base: str = "") -> list[FieldError]:
+    """Strings holding a NUL character, which PostgreSQL cannot store: refused on every backend."""
+    if isinstance(value, str):
+        return [FieldError(base, "Text may not contain the NUL character (\\u0000).")] if "\x00" in value else []
+    errors: list[FieldError] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{base}/{escape(str(key))}"
+            if "\x00" in str(key):
+                errors.append(FieldError(where, "Keys may not contain the NUL character (\\u0000)."))
+            errors += nul_errors(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            errors += nul_errors(item, f"{base}/{i}")
+    return errors

@@ -37,7 +37,8 @@ class EventController(Controller):
         neighbours are rejected, ids already known count as `duplicates`, and every rejected item
         is listed with its `index` and the fields that were wrong. Retrying a batch is safe."""
         items = envelope(await request.json())
-        batch = await ingest_batch(runtime.db, runtime.registry, caller, items)
+        check_nul = b"\\u0000" in await request.body()
+        batch = await ingest_batch(runtime.db, runtime.registry, caller, items, check_nul)
         await notify_ingested(runtime.core.pm, runtime.registry, caller.workspace_id, batch)
         return batch.result
 

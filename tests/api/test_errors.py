@@ -53,3 +53,15 @@ def test_unexpected_errors_are_500_problems_without_internals(database_url: str)
         body = _is_problem(response, 500)
         assert "passwd" not in response.text and "SELECT" not in response.text and "Traceback" not in response.text
         assert body["detail"]
+
+
+def test_nul_characters_are_refused_on_every_backend(client: TestClient[Any], admin: dict[str, str]) -> None:
+    response = client.post("/v1/brands", json={"name": "A\u0000B", "handles": {"x": "a\u0000"}}, headers=admin)
+    body = _is_problem(response, 422)
+    assert {e["pointer"] for e in body["errors"]} == {"/name", "/handles/x"}
+    brand = client.post("/v1/brands", json={"name": "Fine"}, headers=admin).json()["id"]
+    good = {"id": "ok", "brand_id": brand, "network": "x", "kind": "like", "actor": {"id": "1"},
+            "occurred_at": "2026-01-01T00:00:00Z"}
+    result = client.post("/v1/events", json={"events": [good, {**good, "id": "bad", "text": "a\u0000"}]},
+                         headers=admin).json()
+    assert result["accepted"] == 1 and result["rejected"][0]["errors"][0]["pointer"] == "/text"
