@@ -9,7 +9,7 @@ isolated; what they raise is recorded on the event, never returned as an error.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -257,8 +257,8 @@ async def _enrich(registry: Registry, row: dict[str, Any], event: EventIn) -> tu
                             timeout=registered.item.timeout)
         if isinstance(result, PluginFailure):
             errors.append(str(result))
-        elif isinstance(result, dict):
-            added.update(msgspec.to_builtins(result))
+        elif isinstance(result, Mapping):
+            added.update(msgspec.to_builtins(dict(result)))
         elif result is not None:
             errors.append(f"{registered.plugin}: enricher {name!r} returned {type(result).__name__}, not a mapping")
     return added, errors or None
