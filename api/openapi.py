@@ -34,7 +34,8 @@ network; scorecards that set vanity metrics beside relationship metrics.
 Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem documents
 (`application/problem+json`); a validation problem lists each bad field in `errors` as a JSON
 pointer and a message. Lists are paginated, newest first, with `limit` and `starting_after`
-(the previous page's `next_cursor`). Creating POSTs accept an `Idempotency-Key` header."""
+(the previous page's `next_cursor`). Creating POSTs accept an `Idempotency-Key` header.
+Text fields may not contain the NUL character (`\\u0000`)."""
 TAGS = ["Brands", "Tribes", "Campaigns", "Events", "Members", "Connections", "Plugins", "API keys", "Health"]
 
 
