@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import pluggy
 
 from .db import Database
+from .idempotency import purge
 from .plugins import Registry, create_manager
 from .safety import notify
 from .settings import Settings
+
+
+log = logging.getLogger("tribeops")
 
 
 class Runtime:
@@ -29,7 +35,16 @@ class Runtime:
         return cls(settings, db or Database.from_settings(settings), pm, registry)
 
     async def start(self) -> None:
-        """Tell the plugins the runtime is up; a failing ``startup`` is recorded against its plugin."""
+        """Forget expired idempotency keys, then tell the plugins the runtime is up.
+
+        A failing ``startup`` is recorded against its plugin; an unreachable database is left
+        for ``/readyz`` to report rather than stopping the process.
+        """
+        try:
+            async with self.db.transaction() as conn:
+                await purge(conn, timedelta(hours=self.settings.idempotency_ttl_hours))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not purge expired idempotency keys: %s", exc)
         for failure in await notify(self.pm, "startup", runtime=self):
             self.registry.record_error(failure.plugin, str(failure))
 

@@ -68,3 +68,18 @@ def test_concurrent_retries_create_one_object(client: TestClient[Any], admin: di
 def test_bad_key_header_is_422(client: TestClient[Any], admin: dict[str, str]) -> None:
     response = client.post("/v1/brands", json={"name": "A"}, headers={**admin, "Idempotency-Key": "k" * 300})
     assert response.status_code == 422
+
+
+def test_an_expired_key_can_be_used_again(database_url: str, new_key: Any) -> None:
+    from tribeops.api.app import create_app
+    from tribeops.core.settings import Settings
+
+    from ..conftest import bearer
+
+    headers = {**bearer(new_key()), "Idempotency-Key": "old"}
+    app = create_app(Settings(database_url=database_url, idempotency_ttl_hours=0))
+    with TestClient(app) as short:
+        first = short.post("/v1/brands", json={"name": "A"}, headers=headers)
+        second = short.post("/v1/brands", json={"name": "B"}, headers=headers)
+        assert first.status_code == second.status_code == 201  # a 0-hour window: the key has expired
+        assert "idempotent-replayed" not in second.headers and first.json()["id"] != second.json()["id"]
