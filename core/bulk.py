@@ -67,6 +67,18 @@ async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
     return out
 
 
+async def upsert(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                 key: Sequence[str], update: Sequence[str]) -> None:
+    """Insert ``rows``; on a ``key`` conflict set the ``update`` columns to the new values."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES {_marks(dialect, len(rows), len(columns))} "
+           f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}")
+    await conn.exec_driver_sql(sql, _flatten(dialect, rows))
+
+
 def json_value(value: Any) -> Any:
     """A JSON column read through the driver: text on SQLite (and asyncpg's text codec), else as is."""
     return msgspec.json.decode(value) if isinstance(value, (str, bytes)) else value

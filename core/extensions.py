@@ -31,7 +31,22 @@ class MetricResult:
 
 
 class MetricContext(Protocol):
-    """What a metric's ``compute`` may ask: the scope and period, and SQL over the rollups."""
+    """What a metric's ``compute`` may ask: the scope, the period, and SQL over the aggregates.
+
+    The aggregates are three tables, each with ``brand_id``, ``campaign`` ('' when none),
+    ``tribe`` ('*' counts every event once; a tribe id counts the tribe's events),
+    ``network`` and ``day`` ('YYYY-MM-DD', UTC):
+
+    - ``rollups`` (also ``kind``, ``origin``): sums ``n`` (events), ``value``, ``message``,
+      ``answered``, ``thread_start``, ``m_reply``, ``m2m_reply``, ``q_answered``,
+      ``q_community``, ``thanks``, ``mega_text``, ``mega_copy``, ``active``;
+    - ``member_days`` (also ``member_id``): ``active``, ``positive_amp``, ``answer_other_q``;
+    - ``event_facts``: one row per event and tribe with the same flags, ``member_id``,
+      ``kind``, ``origin``, ``paid`` and ``response_minutes``.
+
+    In SQL given to :meth:`scalar`, ``{where}`` is the scope and period condition and
+    ``{scope}`` the scope alone; ``:from_day`` and ``:to_day`` bound the period [from, to).
+    """
 
     brand_id: str
     campaign_id: str | None
@@ -41,7 +56,11 @@ class MetricContext(Protocol):
     period_to: datetime
 
     async def scalar(self, sql: str, **params: Any) -> Any:
-        """Run a read-only SQL query (scope parameters are bound for you) and return one value."""
+        """Run one read-only query (with ``{where}`` / ``{scope}`` filled in) and return its first value."""
+        ...
+
+    async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:
+        """The sum of a ``rollups`` column over the scope and period, for some kinds and an origin."""
         ...
 
 

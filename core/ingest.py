@@ -29,9 +29,11 @@ from .plugins import Registry
 from .safety import PluginFailure, call, notify
 from .schemas.events import EventIn
 from .services.context import Caller, utcnow
+from .similarity import similarity
 from .validation import collect_errors, nul_errors
 
 MAX_BATCH = 1000
+COPYABLE = frozenset({"post", "share", "mention"})  # kinds that can repeat a kit message
 FUTURE_LIMIT = timedelta(days=1)
 DISCLOSURE = re.compile(
     r"(?<!\w)#(ad|ads|adv|advertising|advertisement|sponsored|sponsor|sponsorizzato|sponsorizzata|"
@@ -117,6 +119,9 @@ async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, ite
     rows = []
     for event in events:
         row = _row(event, caller.workspace_id, _origin(event, refs["brands"][event.brand_id]), now)
+        kit = refs["kits"].get(event.campaign_id) if event.campaign_id else None
+        if kit and event.text and event.kind in COPYABLE:
+            row["kit_similarity"] = round(similarity(event.text, kit), 4)
         row["enrichment"], row["enrichment_errors"] = await _enrich(registry, row, event)
         rows.append(row)
     rules = await load_rules(conn, caller.workspace_id, refs["brands"]) if events else {}
@@ -187,9 +192,11 @@ async def _references(conn: AsyncConnection, ws: str, events: list[EventIn]) -> 
                                                            t.brands.c.id.in_(brand_ids)))} if brand_ids else {}
     campaigns = {r.id: r.brand_id for r in await conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.brand_id).where(
         t.campaigns.c.workspace_id == ws, t.campaigns.c.id.in_(campaign_ids)))} if campaign_ids else {}
+    kits = {r.id: r.kit_message for r in await conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.kit_message).where(
+        t.campaigns.c.workspace_id == ws, t.campaigns.c.id.in_(campaign_ids)))} if campaign_ids else {}
     tribes = {r.id: r.brand_id for r in await conn.execute(sa.select(t.tribes.c.id, t.tribes.c.brand_id).where(
         t.tribes.c.workspace_id == ws, t.tribes.c.id.in_(tribe_ids)))} if tribe_ids else {}
-    return {"brands": brands, "campaigns": campaigns, "tribes": tribes}
+    return {"brands": brands, "campaigns": campaigns, "tribes": tribes, "kits": kits}
 
 
 def _semantic_errors(event: EventIn, refs: dict[str, dict[str, Any]], kinds: set[str],
@@ -212,6 +219,7 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> list[str
     if not prepared.events:
         return []
     now = prepared.rows[0]["ingested_at"]
+    await mark_pending(conn, ws, sorted({e.brand_id for e in prepared.events}), now)
     members = await resolve(conn, ws, [(e.network, e.actor) for e in prepared.events], now)
     joined = {(tribe, members[(e.network, e.actor.id)]) for e in prepared.events for tribe in matches(prepared.rules, e)}
     await join(conn, ws, joined, now)
@@ -224,6 +232,15 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> list[str
     return [event_id for (event_id,) in inserted]
 
 
+async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now: datetime) -> None:
+    """Flag the brands' aggregation state as pending, taking its row lock before any event gets a
+    ``seq``: aggregation, which locks the same row, never passes a watermark below an uncommitted
+    event. Brands are locked in one order everywhere, so batches cannot deadlock."""
+    rows = [(ws, brand_id, 0, 1, now) for brand_id in brand_ids]
+    await bulk.upsert(conn, "agg_state", ("workspace_id", "brand_id", "watermark", "pending", "touched_at"), rows,
+                      key=("brand_id",), update=("pending", "touched_at"))
+
+
 def _origin(event: EventIn, handles: dict[str, str]) -> str:
     """``brand`` when the actor is the brand's own account on that network."""
     own = handles.get(event.network)
@@ -232,7 +249,7 @@ def _origin(event: EventIn, handles: dict[str, str]) -> str:
 
 EVENT_COLUMNS = ("workspace_id", "id", "brand_id", "campaign_id", "tribe_id", "network", "kind", "origin", "paid",
                  "member_id", "actor_id", "actor_handle", "conversation_id", "post_id", "in_reply_to", "occurred_at",
-                 "value", "text", "attrs", "enrichment", "enrichment_errors", "ingested_at")
+                 "value", "text", "attrs", "enrichment", "enrichment_errors", "kit_similarity", "ingested_at")
 
 
 def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:
@@ -242,7 +259,7 @@ def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:
         "paid": bool(event.paid or (event.text and DISCLOSURE.search(event.text))), "member_id": None,
         "actor_id": event.actor.id, "actor_handle": event.actor.handle, "conversation_id": event.conversation_id,
         "post_id": event.post_id, "in_reply_to": event.in_reply_to, "occurred_at": event.occurred_at,
-        "value": event.value, "text": event.text, "attrs": event.attrs, "ingested_at": now,
+        "value": event.value, "text": event.text, "attrs": event.attrs, "ingested_at": now, "kit_similarity": None,
     }
 
 

@@ -31,6 +31,7 @@ T = TypeVar("T")
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "tribeops.plugins.rss",
     "tribeops.plugins.csv",
+    "tribeops.plugins.metrics",
     "tribeops.plugins.enrichers",
 )
 ENTRY_POINT_GROUP = "tribeops"

@@ -203,6 +203,7 @@ events = sa.Table(
     sa.Column("attrs", JSON, nullable=False),
     sa.Column("enrichment", JSON, nullable=False),
     sa.Column("enrichment_errors", JSON, nullable=True),
+    sa.Column("kit_similarity", sa.Float(), nullable=True),
     sa.Column("ingested_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("workspace_id", "id"),
     sa.Index(None, "workspace_id", "brand_id", "occurred_at"),
@@ -239,3 +240,99 @@ tribe_members = sa.Table(
 )
 
 sa.Index("ix_events_workspace_id_member_id", events.c.workspace_id, events.c.member_id)
+sa.Index("ix_events_brand_id_seq", events.c.brand_id, events.c.seq)
+sa.Index("ix_events_workspace_id_in_reply_to", events.c.workspace_id, events.c.in_reply_to)
+
+# Aggregation state per brand. Ingest locks the row (``pending``) before it inserts events,
+# and aggregation locks it while it reads up to the newest ``seq``: no event can commit
+# below a watermark that was already passed.
+agg_state = sa.Table(
+    "agg_state",
+    metadata,
+    _ws(),
+    sa.Column("brand_id", sa.String(32), primary_key=True),
+    sa.Column("watermark", sa.BigInteger(), nullable=False),
+    sa.Column("pending", sa.Integer(), nullable=False),
+    sa.Column("fresh_as_of", UTCDateTime(), nullable=True),
+    sa.Column("touched_at", UTCDateTime(), nullable=True),
+)
+
+# What each event means for the metrics, once per tribe it counts for (tribe "*" = counted
+# once, whatever the tribes). Recomputed for an event when it, a parent or a child arrives.
+event_facts = sa.Table(
+    "event_facts",
+    metadata,
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("tribe", sa.String(32), nullable=False),
+    sa.Column("workspace_id", sa.String(32), nullable=False),
+    sa.Column("brand_id", sa.String(32), nullable=False),
+    sa.Column("campaign", sa.String(32), nullable=False),
+    sa.Column("network", sa.String(32), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("member_id", sa.String(32), nullable=False),
+    *[sa.Column(name, sa.Integer(), nullable=False) for name in (
+        "n", "paid", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",
+        "q_community", "thanks", "positive_amp", "answer_other_q", "mega_text", "mega_copy", "active")],
+    sa.Column("value", sa.Float(), nullable=False),
+    sa.Column("response_minutes", sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint("seq", "tribe"),
+    sa.Index(None, "brand_id", "tribe", "day"),
+)
+
+ROLLUP_SUMS = ("n", "value", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",
+               "q_community", "thanks", "mega_text", "mega_copy", "active")
+
+# Sums per (brand, campaign, tribe, network, day, kind, origin), kept by deltas of the facts.
+rollups = sa.Table(
+    "rollups",
+    metadata,
+    sa.Column("brand_id", sa.String(32), nullable=False),
+    sa.Column("campaign", sa.String(32), nullable=False),
+    sa.Column("tribe", sa.String(32), nullable=False),
+    sa.Column("network", sa.String(32), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("workspace_id", sa.String(32), nullable=False),
+    *[sa.Column(name, sa.Float() if name == "value" else sa.BigInteger(), nullable=False) for name in ROLLUP_SUMS],
+    sa.PrimaryKeyConstraint("brand_id", "campaign", "tribe", "network", "day", "kind", "origin"),
+)
+
+# Member activity per (brand, campaign, tribe, network, day, member), kept the same way.
+member_days = sa.Table(
+    "member_days",
+    metadata,
+    sa.Column("brand_id", sa.String(32), nullable=False),
+    sa.Column("campaign", sa.String(32), nullable=False),
+    sa.Column("tribe", sa.String(32), nullable=False),
+    sa.Column("network", sa.String(32), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("member_id", sa.String(32), nullable=False),
+    sa.Column("workspace_id", sa.String(32), nullable=False),
+    sa.Column("active", sa.BigInteger(), nullable=False),
+    sa.Column("positive_amp", sa.BigInteger(), nullable=False),
+    sa.Column("answer_other_q", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("brand_id", "campaign", "tribe", "network", "day", "member_id"),
+)
+
+# Jobs live in the database (Redis only carries wake-ups), so none is lost with a worker.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    _ws(),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("params", JSON, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
+    sa.Column("result", JSON, nullable=True),
+    sa.Column("errors", JSON, nullable=True),
+    sa.Index(None, "workspace_id", "id"),
+    sa.Index(None, "status", "created_at"),
+)

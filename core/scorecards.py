@@ -1,0 +1,188 @@
+"""Building scorecards: every registered metric over a scope and period, with targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import tables as t
+from .errors import FieldError, NotFound, ValidationFailed
+from .extensions import FAMILIES, MetricResult
+from .plugins import Registry
+from .safety import PluginFailure, call
+from .schemas.scorecards import Granularity, MetricValue, Period, Scope, Scorecard, SeriesPoint
+from .services.context import Caller
+
+ROLLUP_COLUMNS = frozenset({"n", "value", "message", "answered", "thread_start", "m_reply", "m2m_reply",
+                            "q_answered", "q_community", "thanks", "mega_text", "mega_copy", "active"})
+
+
+@dataclass
+class ScopeContext:
+    """The :class:`~tribeops.core.extensions.MetricContext` metrics compute in."""
+
+    conn: AsyncConnection
+    workspace_id: str
+    brand_id: str
+    campaign_id: str | None
+    tribe_id: str | None
+    network: str | None
+    period_from: datetime
+    period_to: datetime
+    campaign_ends_at: datetime | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"workspace_id": self.workspace_id, "brand_id": self.brand_id, "campaign_id": self.campaign_id or "",
+                "tribe_id": self.tribe_id or "*", "network": self.network or "",
+                "from_day": self.period_from.date().isoformat(), "to_day": self.period_to.date().isoformat(),
+                "period_from": self.period_from, "period_to": self.period_to}
+
+    @property
+    def scope_sql(self) -> str:
+        parts = ["brand_id = :brand_id", "tribe = :tribe_id"]
+        if self.campaign_id:
+            parts.append("campaign = :campaign_id")
+        if self.network:
+            parts.append("network = :network")
+        return " AND ".join(parts)
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        where = f"{self.scope_sql} AND day >= :from_day AND day < :to_day"
+        statement = sa.text(sql.replace("{where}", where).replace("{scope}", self.scope_sql))
+        return (await self.conn.execute(statement, {**self.params, **params})).scalar()
+
+    async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:
+        if column not in ROLLUP_COLUMNS:
+            raise ValueError(f"rollups have no column {column!r}")
+        clauses = ["{where}"]
+        params: dict[str, Any] = {}
+        if kinds:
+            clauses.append("kind IN (" + ", ".join(f":k{i}" for i in range(len(kinds))) + ")")
+            params.update({f"k{i}": kind for i, kind in enumerate(kinds)})
+        if origin:
+            clauses.append("origin = :origin")
+            params["origin"] = origin
+        value = await self.scalar(f"SELECT SUM({column}) FROM rollups WHERE {' AND '.join(clauses)}", **params)
+        return float(value or 0)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=timezone.utc)
+
+
+def buckets(start: date, end: date, granularity: Granularity) -> list[tuple[date, date]]:
+    """[start, end) cut into days, ISO weeks or calendar months (the first and last may be partial)."""
+    if granularity == "total":
+        return [(start, end)]
+    out, cursor = [], start
+    while cursor < end:
+        if granularity == "day":
+            nxt = cursor + timedelta(days=1)
+        elif granularity == "week":
+            nxt = cursor + timedelta(days=7 - cursor.weekday())
+        else:
+            nxt = (cursor.replace(day=1) + timedelta(days=32)).replace(day=1)
+        out.append((cursor, min(nxt, end)))
+        cursor = nxt
+    return out
+
+
+def _met(value: float | None, comparison: str, target: float) -> bool | None:
+    if value is None:
+        return None
+    return {"gte": value >= target, "gt": value > target, "lte": value <= target, "lt": value < target,
+            "eq": abs(value - target) < 1e-9}[comparison]
+
+
+async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tuple[str, float]],
+                   errors: list[str]) -> list[MetricValue]:
+    values = []
+    ordered = sorted(registry.metrics.items(), key=lambda kv: FAMILIES.index(kv[1].item.family))  # stable
+    for name, registered in ordered:
+        metric = registered.item
+        result = await call(registered.plugin, f"metric {name!r}", metric.compute, ctx, timeout=30.0)
+        if isinstance(result, PluginFailure) or not isinstance(result, MetricResult):
+            errors.append(str(result) if isinstance(result, PluginFailure)
+                          else f"{registered.plugin}: metric {name!r} returned {type(result).__name__}")
+            result = MetricResult(None)
+        comparison, target = targets.get(name, (None, None))
+        values.append(MetricValue(
+            name=name, family=metric.family, value=result.value, unit=metric.unit, numerator=result.numerator,
+            denominator=result.denominator, target=target, comparison=comparison,  # type: ignore[arg-type]
+            met=_met(result.value, comparison, target) if comparison and target is not None else None))
+    return values
+
+
+async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope: Scope, start: date | None,
+                end: date | None, granularity: Granularity) -> Scorecard:
+    """The scorecard of ``scope`` over [start, end) (defaults: the campaign's period, else all data)."""
+    ws = caller.workspace_id
+    await _require(conn, ws, t.brands, scope.brand_id, "brand", "/brand_id")
+    campaign = None
+    if scope.campaign_id:
+        campaign = await _require(conn, ws, t.campaigns, scope.campaign_id, "campaign", "/campaign_id",
+                                  brand_id=scope.brand_id)
+    if scope.tribe_id:
+        await _require(conn, ws, t.tribes, scope.tribe_id, "tribe", "/tribe_id", brand_id=scope.brand_id)
+    start, end = await _period(conn, scope, campaign, start, end)
+    if len(buckets(start, end, granularity)) > MAX_BUCKETS:
+        raise ValidationFailed([FieldError("/granularity", f"A series may have at most {MAX_BUCKETS} points; "
+                                                           "use a coarser granularity or a shorter period.", "query")])
+    targets = {tg["metric"]: (tg["comparison"], tg["value"]) for tg in (campaign.targets if campaign else [])}
+    errors: list[str] = []
+
+    def context(a: date, b: date) -> ScopeContext:
+        return ScopeContext(conn, ws, scope.brand_id, scope.campaign_id, scope.tribe_id, scope.network,
+                            _day_start(a), _day_start(b), campaign.ends_at if campaign else None)
+
+    metrics = await _metrics(context(start, end), registry, targets, errors)
+    series = None
+    if granularity != "total":
+        series = [SeriesPoint(period=Period(start=a, end=b), metrics=await _metrics(context(a, b), registry, {}, []))
+                  for a, b in buckets(start, end, granularity)]
+    state = (await conn.execute(sa.select(t.agg_state.c.fresh_as_of, t.agg_state.c.pending).where(
+        t.agg_state.c.brand_id == scope.brand_id))).first()
+    return Scorecard(scope=scope, period=Period(start=start, end=end), granularity=granularity, metrics=metrics,
+                     series=series, fresh_as_of=state.fresh_as_of if state else None,
+                     pending=bool(state.pending) if state else False, errors=sorted(set(errors)))
+
+
+MAX_BUCKETS = 400
+
+
+async def _period(conn: AsyncConnection, scope: Scope, campaign: Any, start: date | None,
+                  end: date | None) -> tuple[date, date]:
+    if start is None and campaign is not None and campaign.starts_at:
+        start = campaign.starts_at.date()
+    if end is None and campaign is not None and campaign.ends_at:
+        end = campaign.ends_at.date() + timedelta(days=1)
+    if start is None or end is None:
+        r = t.rollups.c
+        span = (await conn.execute(sa.select(sa.func.min(r.day), sa.func.max(r.day)).where(
+            r.brand_id == scope.brand_id, r.tribe == "*"))).one()
+        today = datetime.now(timezone.utc).date()
+        start = start or (date.fromisoformat(span[0]) if span[0] else today)
+        end = end or (date.fromisoformat(span[1]) + timedelta(days=1) if span[1] else today + timedelta(days=1))
+    if end <= start:
+        raise ValidationFailed([FieldError("/to", "to must be after from.", "query")])
+    if (end - start).days > 3660:
+        raise ValidationFailed([FieldError("/to", "A period may span at most ten years.", "query")])
+    return start, end
+
+
+async def _require(conn: AsyncConnection, ws: str, table: sa.Table, object_id: str, kind: str, pointer: str,
+                   brand_id: str | None = None) -> Any:
+    query = sa.select(table).where(table.c.workspace_id == ws, table.c.id == object_id)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound(kind, object_id) if kind == "brand" else ValidationFailed(
+            [FieldError(pointer, f"No {kind} {object_id!r} in this workspace.", "query")])
+    if brand_id is not None and row.brand_id != brand_id:
+        raise ValidationFailed([FieldError(pointer, f"{kind.capitalize()} {object_id!r} is not of brand {brand_id!r}.",
+                                           "query")])
+    return row

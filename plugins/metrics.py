@@ -1,0 +1,140 @@
+"""The built-in scoring rules: vanity beside relationship, push beside pull.
+
+Registered through ``register_metrics`` exactly like a third-party plugin's. Scope is a
+brand, optionally narrowed to a campaign, a tribe and a network; the period is [from, to)
+in whole UTC days. A *message* is a member event of kind reply, comment, mention or
+question; a *brand post* is a brand event of kind post. A rate whose denominator is zero
+is null, not 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from tribeops.core.plugin_api import Metric, MetricContext, MetricResult, hookimpl
+
+Compute = Callable[[MetricContext], Awaitable[MetricResult]]
+REPLIES = ("reply", "comment")
+
+
+def _count(kinds: tuple[str, ...], origin: str | None = None, column: str = "n") -> Compute:
+    async def compute(ctx: MetricContext) -> MetricResult:
+        return MetricResult(await ctx.rollup(column, kinds, origin))
+    return compute
+
+
+def _rate(num: tuple[str, tuple[str, ...], str | None], den: tuple[str, tuple[str, ...], str | None]) -> Compute:
+    async def compute(ctx: MetricContext) -> MetricResult:
+        return MetricResult.ratio(await ctx.rollup(*num), await ctx.rollup(*den))
+    return compute
+
+
+BRAND_POSTS = ("n", ("post",), "brand")
+
+
+async def followers_gained(ctx: MetricContext) -> MetricResult:
+    follows, unfollows = await ctx.rollup("n", ("follow",)), await ctx.rollup("n", ("unfollow",))
+    return MetricResult(follows - unfollows, follows, unfollows)
+
+
+async def median_response_minutes(ctx: MetricContext) -> MetricResult:
+    answered = int(await ctx.scalar("SELECT COUNT(*) FROM event_facts WHERE {where} AND answered = 1") or 0)
+    if not answered:
+        return MetricResult(None, None, 0)
+    middle = "SELECT response_minutes FROM event_facts WHERE {where} AND answered = 1 " \
+             "ORDER BY response_minutes LIMIT 1 OFFSET :k"
+    low = float(await ctx.scalar(middle, k=(answered - 1) // 2))
+    high = float(await ctx.scalar(middle, k=answered // 2))
+    return MetricResult(round((low + high) / 2, 2), None, answered)
+
+
+async def active_members(ctx: MetricContext) -> MetricResult:
+    value = await ctx.scalar("SELECT COUNT(DISTINCT member_id) FROM member_days WHERE {where} AND active > 0")
+    return MetricResult(float(value or 0))
+
+
+async def returning_members(ctx: MetricContext) -> MetricResult:
+    value = await ctx.scalar(
+        "SELECT COUNT(DISTINCT member_id) FROM member_days WHERE {where} AND active > 0 AND member_id IN "
+        "(SELECT member_id FROM member_days WHERE {scope} AND day < :from_day AND active > 0)")
+    active = await active_members(ctx)
+    return MetricResult(float(value or 0), float(value or 0), active.value)
+
+
+async def ambassadors(ctx: MetricContext) -> MetricResult:
+    value = await ctx.scalar(
+        "SELECT COUNT(*) FROM (SELECT member_id FROM member_days WHERE {where} GROUP BY member_id "
+        "HAVING SUM(positive_amp) >= 3 OR SUM(answer_other_q) >= 2) a")
+    return MetricResult(float(value or 0))
+
+
+async def after_campaign_activity(ctx: MetricContext) -> MetricResult:
+    ends = getattr(ctx, "campaign_ends_at", None)
+    if not ctx.campaign_id or ends is None:
+        return MetricResult(None)
+    start = ends.date() if ends.time() == ends.time().min else ends.date() + timedelta(days=1)
+    value = await ctx.scalar("SELECT SUM(active) FROM rollups WHERE {scope} AND day >= :a AND day < :b",
+                             a=start.isoformat(), b=(start + timedelta(days=30)).isoformat())
+    return MetricResult(float(value or 0))
+
+
+def _m(name: str, family: Any, unit: str, description: str, formula: str, compute: Compute) -> Metric:
+    return Metric(name=name, family=family, unit=unit, description=description, formula=formula, compute=compute)
+
+
+METRICS = [
+    _m("followers_gained", "vanity", "accounts", "New followers, net of those who left.",
+       "count(follow) - count(unfollow)", followers_gained),
+    _m("impressions", "vanity", "impressions", "How often content was shown.", "sum(value) of impression",
+       _count(("impression",), column="value")),
+    _m("views", "vanity", "views", "How often content was viewed.", "sum(value) of view",
+       _count(("view",), column="value")),
+    _m("likes", "vanity", "likes", "Likes, from anyone.", "count(like)", _count(("like",))),
+    _m("applause_rate", "vanity", "likes per brand post", "Member likes for each brand post.",
+       "count(member like) / count(brand post)", _rate(("n", ("like",), "member"), BRAND_POSTS)),
+    _m("conversation_rate", "relationship", "replies per brand post",
+       "Member replies and comments for each brand post.", "count(member reply, comment) / count(brand post)",
+       _rate(("n", REPLIES, "member"), BRAND_POSTS)),
+    _m("amplification_rate", "relationship", "shares per brand post", "Member shares for each brand post.",
+       "count(member share) / count(brand post)", _rate(("n", ("share",), "member"), BRAND_POSTS)),
+    _m("reply_back_rate", "relationship", "ratio", "Share of member messages the brand answered.",
+       "messages with a brand event in reply / messages", _rate(("answered", (), None), ("message", (), None))),
+    _m("median_response_minutes", "relationship", "minutes",
+       "Median time from a member message to the brand's first reply, over answered messages.",
+       "median(first brand reply time - message time)", median_response_minutes),
+    _m("active_members", "relationship", "members", "Distinct members who took part.",
+       "distinct members with a reply, comment, share, mention, post, question, answer or vote", active_members),
+    _m("returning_members", "relationship", "members", "Active members who had also been active before the period.",
+       "distinct active members also active before from", returning_members),
+    _m("member_to_member_share", "relationship", "ratio", "Share of member replies that answer another member.",
+       "member replies, comments, answers to another member's event / all member replies, comments, answers",
+       _rate(("m2m_reply", (), None), ("m_reply", (), None))),
+    _m("community_care_share", "relationship", "ratio",
+       "Share of answered member questions whose first answer came from another member.",
+       "questions first answered by another member / questions that got an answer",
+       _rate(("q_community", (), None), ("q_answered", (), None))),
+    _m("thanks", "relationship", "events", "Member events that thank.", "count(member event flagged thanks)",
+       _count((), column="thanks")),
+    _m("ambassadors", "relationship", "members",
+       "Unpaid members with at least 3 positive mentions, posts or shares, or 2 answers to other members' questions.",
+       "distinct unpaid members with positive amplification >= 3 or answers to others' questions >= 2", ambassadors),
+    _m("ugc_posts", "relationship", "posts", "Posts members made.", "count(member post)",
+       _count(("post",), "member")),
+    _m("after_campaign_activity", "relationship", "events",
+       "Member activity on the campaign in the 30 days after it ended (campaign scope only).",
+       "count(member active events of the campaign in [ends_at, ends_at + 30 days))", after_campaign_activity),
+    _m("pull_index", "pushpull", "ratio", "Share of threads that members started.",
+       "threads started by members / all threads started (post, question or mention without in_reply_to)",
+       _rate(("thread_start", (), "member"), ("thread_start", (), None))),
+    _m("megaphone_index", "pushpull", "ratio", "Share of member texts that copy the campaign's kit message.",
+       "member posts, shares, mentions with kit similarity >= 0.8 / those with text",
+       _rate(("mega_copy", (), None), ("mega_text", (), None))),
+]
+
+
+@hookimpl
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    for metric in METRICS:
+        register(metric)
