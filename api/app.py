@@ -10,6 +10,8 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.routes import HTTPRoute
 
+from tribeops.core.jobs import JobQueue
+from tribeops.core.runner import InProcessRunner
 from tribeops.core.runtime import Runtime
 from tribeops.core.settings import Settings
 
@@ -20,7 +22,9 @@ from .controllers.campaigns import CampaignController
 from .controllers.connections import ConnectionController, WebhookController
 from .controllers.events import EventController
 from .controllers.health import healthz, readyz
+from .controllers.jobs import JobController
 from .controllers.keys import ApiKeyController
+from .controllers.scorecards import ScorecardController
 from .controllers.members import MemberController, TribeMemberController
 from .controllers.plugins import PluginController
 from .controllers.tribes import TribeController
@@ -29,25 +33,37 @@ from .request import TribeopsRequest, check_query_values
 from .state import AppState
 
 
-def create_app(settings: Settings | None = None, plugins: Sequence[Any] = ()) -> Litestar:
+def create_app(settings: Settings | None = None, plugins: Sequence[Any] = (), queue: JobQueue | None = None,
+               run_jobs: bool | None = None) -> Litestar:
     """A tribeops API app. ``settings`` default to the environment, read now; ``plugins`` are
-    plugin objects registered beside the discovered ones (for tests and embedding)."""
+    plugin objects registered beside the discovered ones (for tests and embedding).
+
+    ``queue`` wakes the workers (arq on Redis, given by the ``tribeops`` command). Without
+    one, jobs run in this process, so the embedded default needs no Redis and no worker;
+    ``run_jobs=False`` turns that off (jobs then wait for a worker's sweep).
+    """
     settings = settings or Settings.from_env()
     runtime = Runtime.create(settings, plugins=plugins)  # plugin clashes stop start-up here
+    runner = InProcessRunner(runtime.db, runtime.check_metrics) if queue is None else None
+    run_here = runner is not None and (run_jobs if run_jobs is not None else True)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await runtime.start()
+        if run_here and runner is not None:
+            await runner.start()
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.stop()
             await runtime.close()
 
     v1 = Router(
         path="/v1",
         route_handlers=[BrandController, TribeController, TribeMemberController, CampaignController, EventController,
                         MemberController, ConnectionController,
-                        WebhookController, PluginController, ApiKeyController],
+                        WebhookController, JobController, ScorecardController, PluginController, ApiKeyController],
         guards=[authorize],
         dependencies={"caller": Provide(provide_caller)},
     )
@@ -64,7 +80,7 @@ def create_app(settings: Settings | None = None, plugins: Sequence[Any] = ()) ->
         logging_config=None,
     )
     _complete_allow_headers(app)
-    app.state.tribeops = AppState(runtime)
+    app.state.tribeops = AppState(runtime, queue or runner)  # type: ignore[arg-type]
     app.state.openapi_document = openapi.document(app)
     return app
 

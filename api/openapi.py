@@ -36,7 +36,7 @@ Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem
 pointer and a message. Lists are paginated, newest first, with `limit` and `starting_after`
 (the previous page's `next_cursor`). Creating POSTs accept an `Idempotency-Key` header.
 Text fields may not contain the NUL character (`\\u0000`)."""
-TAGS = ["Brands", "Tribes", "Campaigns", "Events", "Members", "Connections", "Plugins", "API keys", "Health"]
+TAGS = ["Brands", "Tribes", "Campaigns", "Events", "Members", "Connections", "Scorecards", "Jobs", "Plugins", "API keys", "Health"]
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json",
@@ -159,6 +159,8 @@ def _msgspec_bounds(annotation: Any) -> dict[str, Any]:
         schema = msgspec.json.schema(annotation)
     except (TypeError, ValueError):
         return {}
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return {"items": {k: v for k, v in schema["items"].items() if k != "$defs"}}
     return {k: v for k, v in schema.items() if k in ("maxLength", "minLength", "pattern", "minimum", "maximum")}
 
 

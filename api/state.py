@@ -7,6 +7,7 @@ import time
 from litestar.di import NamedDependency
 
 from tribeops.core.db import Database
+from tribeops.core.jobs import JobQueue
 from tribeops.core.runtime import Runtime as CoreRuntime
 from tribeops.core.services.context import Caller
 from tribeops.core.services.workspaces import authenticate
@@ -42,8 +43,9 @@ class KeyCache:
 class AppState:
     """The core runtime plus what only the API needs."""
 
-    def __init__(self, runtime: CoreRuntime) -> None:
+    def __init__(self, runtime: CoreRuntime, queue: JobQueue) -> None:
         self.core = runtime
+        self.queue = queue
         self.settings: Settings = runtime.settings
         self.db: Database = runtime.db
         self.registry = runtime.registry

@@ -61,8 +61,35 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
         click.echo(f"    {key}\n")
         click.echo(f"Try: curl -H 'Authorization: Bearer {key}' http://{host}:{port}/v1/brands\n")
     click.echo(f"API docs: http://{host}:{port}/schema  (OpenAPI: /schema/openapi.json)", err=True)
-    uvicorn.run("tribeops.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("tribeops.cli.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
+
+
+@main.command()
+def worker() -> None:
+    """Run an arq worker (needs TRIBEOPS_REDIS_URL): jobs, and the tick that keeps scorecards fresh.
+
+    If Redis goes away the worker waits and reconnects; jobs are in the database, none is lost.
+    """
+    import time
+
+    from arq.worker import Worker
+    from redis.exceptions import RedisError
+
+    from tribeops.workers.settings import worker_settings
+
+    settings = _settings()
+    try:
+        options = worker_settings(settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    while True:
+        try:
+            Worker(**options).run()
+            return
+        except (ConnectionError, OSError, RedisError) as exc:
+            click.echo(f"Redis unreachable ({exc}); retrying in 2 s", err=True)
+            time.sleep(2)
 
 
 @main.group()

@@ -48,5 +48,17 @@ class Runtime:
         for failure in await notify(self.pm, "startup", runtime=self):
             self.registry.record_error(failure.plugin, str(failure))
 
+    async def check_metrics(self, job: Any) -> list[str]:
+        """After a job: compute the brand's whole-period scorecard and return the metrics' failures
+        (a plugin's metric that raised, say), so the job's result shows them."""
+        from .schemas.scorecards import Scope
+        from .scorecards import build
+        from .services.context import Caller
+
+        async with self.db.reading() as conn:
+            card = await build(conn, self.registry, Caller(workspace_id=job.workspace_id, cursor_secret=""),
+                               Scope(brand_id=job.params["brand_id"]), None, None, "total")
+        return card.errors
+
     async def close(self) -> None:
         await self.db.dispose()

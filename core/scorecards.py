@@ -186,3 +186,20 @@ async def _require(conn: AsyncConnection, ws: str, table: sa.Table, object_id: s
         raise ValidationFailed([FieldError(pointer, f"{kind.capitalize()} {object_id!r} is not of brand {brand_id!r}.",
                                            "query")])
     return row
+
+
+async def comparison_scopes(conn: AsyncConnection, caller: Caller, campaign_ids: list[str], tribe_ids: list[str],
+                            brand_id: str | None) -> list[Scope]:
+    """The scopes to compare: campaigns (each with its brand), or tribes of one brand."""
+    ws = caller.workspace_id
+    if campaign_ids:
+        rows = {r.id: r for r in await conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.brand_id).where(
+            t.campaigns.c.workspace_id == ws, t.campaigns.c.id.in_(campaign_ids)))}
+        missing = [FieldError(f"/campaign_id/{i}", f"No campaign {cid!r} in this workspace.", "query")
+                   for i, cid in enumerate(campaign_ids) if cid not in rows]
+        if missing:
+            raise ValidationFailed(missing)
+        return [Scope(brand_id=rows[cid].brand_id, campaign_id=cid) for cid in campaign_ids]
+    if not brand_id:
+        raise ValidationFailed([FieldError("/brand_id", "Comparing tribes needs their brand_id.", "query")])
+    return [Scope(brand_id=brand_id, tribe_id=tid) for tid in tribe_ids]

@@ -324,6 +324,7 @@ jobs = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     _ws(),
     sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(32), nullable=True),
     sa.Column("params", JSON, nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("attempts", sa.Integer(), nullable=False),
@@ -335,4 +336,5 @@ jobs = sa.Table(
     sa.Column("errors", JSON, nullable=True),
     sa.Index(None, "workspace_id", "id"),
     sa.Index(None, "status", "created_at"),
+    sa.Index(None, "subject", "status"),
 )

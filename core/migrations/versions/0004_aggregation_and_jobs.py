@@ -104,6 +104,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('workspace_id', sa.String(length=32), nullable=False),
     sa.Column('kind', sa.String(length=64), nullable=False),
+    sa.Column('subject', sa.String(length=32), nullable=True),
     sa.Column('params', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -118,6 +119,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_jobs_status_created_at'), ['status', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_jobs_subject_status'), ['subject', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_jobs_workspace_id_id'), ['workspace_id', 'id'], unique=False)
 
     with op.batch_alter_table('events', schema=None) as batch_op:
@@ -137,6 +139,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_jobs_workspace_id_id'))
+        batch_op.drop_index(batch_op.f('ix_jobs_subject_status'))
         batch_op.drop_index(batch_op.f('ix_jobs_status_created_at'))
 
     op.drop_table('jobs')

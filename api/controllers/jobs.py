@@ -1,0 +1,46 @@
+"""/v1/jobs: long work, answered 202 with the job to poll."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.params import FromQuery
+
+from tribeops.core.jobs import JobService
+from tribeops.core.schemas.common import Page
+from tribeops.core.schemas.jobs import JOB_EXAMPLE, Job, JobCreate, JobStatus
+
+from ..auth import CallerDep
+from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdParam, Limit, StartingAfter, body, problems
+from ..state import Runtime
+
+
+class JobController(Controller):
+    path = "/jobs"
+    tags = ["Jobs"]
+
+    @post(operation_id="createJob", summary="Start a job", opt={"scope": "write"}, status_code=202,
+          responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
+    async def create_job(self, runtime: Runtime, caller: CallerDep,
+                         data: Annotated[JobCreate, body(JOB_EXAMPLE, "The job to run.")]) -> Response[Job]:
+        """Queue a job and answer at once: poll `Location` until `status` is `succeeded` or `failed`.
+        (Aggregations also run by themselves shortly after events arrive.)"""
+        async with runtime.db.transaction() as conn:
+            job = await JobService(conn, caller).create(data)
+        await runtime.queue.enqueue(job.id)  # a lost wake-up is sent again by the sweep
+        return Response(job, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+    @get(operation_id="listJobs", summary="List jobs", responses=problems(*READ_ERRORS))
+    async def list_jobs(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
+                        starting_after: StartingAfter = None,
+                        status: FromQuery[JobStatus | None] = None) -> Page[Job]:
+        """The workspace's jobs, newest first, the automatic aggregations included."""
+        async with runtime.db.reading() as conn:
+            return await JobService(conn, caller).list(limit=limit, starting_after=starting_after, status=status)
+
+    @get("/{job_id:str}", operation_id="getJob", summary="Get a job", responses=problems(*READ_ERRORS))
+    async def get_job(self, runtime: Runtime, caller: CallerDep, job_id: Annotated[str, IdParam]) -> Job:
+        """Status, times, and the result or the errors (plugin errors included)."""
+        async with runtime.db.reading() as conn:
+            return await JobService(conn, caller).get(job_id)
