@@ -1,0 +1,88 @@
+"""Jobs: 202 with a Location to poll, tenant isolation, plugin metrics and their failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import TestClient
+
+from tribeops.api.app import create_app
+from tribeops.core.plugin_api import Metric, MetricResult, hookimpl
+from tribeops.core.settings import Settings
+
+from ..conftest import bearer
+from ..scoring import run_job, values
+
+
+def test_job_lifecycle_and_isolation(client: TestClient[Any], admin: dict[str, str], brand: dict[str, Any],
+                                     new_key: Any) -> None:
+    job = run_job(client, admin, brand["id"])
+    assert job["status"] == "succeeded" and job["attempts"] == 1
+    assert job["started_at"] >= job["created_at"] and job["finished_at"] >= job["started_at"]
+    assert job["result"]["brand_id"] == brand["id"]
+    other = bearer(new_key())
+    assert client.get(f"/v1/jobs/{job['id']}", headers=other).status_code == 404
+    refused = client.post("/v1/jobs", json={"kind": "scorecards.aggregate", "params": {"brand_id": brand["id"]}},
+                          headers=other)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/params/brand_id"
+    bad = client.post("/v1/jobs", json={"kind": "reindex.everything", "params": {"brand_id": brand["id"]}},
+                      headers=admin)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/kind"
+    listed = client.get("/v1/jobs", params={"status": "succeeded"}, headers=admin).json()["data"]
+    assert job["id"] in {j["id"] for j in listed}
+
+
+def test_scorecards_catch_up_without_any_job_request(client: TestClient[Any], admin: dict[str, str],
+                                                     brand: dict[str, Any]) -> None:
+    import time
+
+    like = {"id": "auto-1", "brand_id": brand["id"], "network": "x", "kind": "like", "actor": {"id": "u"},
+            "occurred_at": "2026-05-01T10:00:00Z"}
+    client.post("/v1/events", json={"events": [like]}, headers=admin)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        card = client.get("/v1/scorecards", params={"brand_id": brand["id"]}, headers=admin).json()
+        if values(card)["likes"] == 1:
+            assert card["pending"] is False and card["fresh_as_of"]
+            return
+        time.sleep(0.2)
+    raise AssertionError("the scorecard never caught up")
+
+
+class MetricPlugin:
+    __name__ = "probe_metrics"
+
+    @hookimpl
+    def register_metrics(self, register: Any) -> None:
+        async def likes_squared(ctx: Any) -> MetricResult:
+            likes = await ctx.rollup("n", ("like",))
+            return MetricResult(likes * likes, likes, None)
+
+        def broken(ctx: Any) -> MetricResult:
+            raise ZeroDivisionError("probe")
+
+        register(Metric(name="likes_squared", family="vanity", description="Likes, squared.", formula="likes^2",
+                        unit="likes^2", compute=likes_squared))
+        register(Metric(name="always_broken", family="risk", description="Raises.", formula="1/0", unit="-",
+                        compute=broken))
+
+
+def test_plugin_metrics_appear_like_built_ins_and_failures_are_reported(database_url: str, new_key: Any) -> None:
+    app = create_app(Settings(database_url=database_url, key_cache_seconds=0), plugins=[MetricPlugin()])
+    headers = bearer(new_key())
+    with TestClient(app) as c:
+        brand = c.post("/v1/brands", json={"name": "B"}, headers=headers).json()["id"]
+        likes = [{"id": f"l{i}", "brand_id": brand, "network": "x", "kind": "like", "actor": {"id": f"u{i}"},
+                  "occurred_at": "2026-04-01T10:00:00Z"} for i in range(3)]
+        c.post("/v1/events", json={"events": likes}, headers=headers)
+        job = run_job(c, headers, brand)
+        assert job["status"] == "succeeded"
+        assert job["errors"] and "probe_metrics: metric 'always_broken' raised ZeroDivisionError" in job["errors"][0]
+        card = c.get("/v1/scorecards", params={"brand_id": brand}, headers=headers)
+        assert card.status_code == 200
+        got = values(card.json())
+        assert got["likes_squared"] == 9 and got["always_broken"] is None and got["likes"] == 3
+        assert any("always_broken" in e for e in card.json()["errors"])
+        catalogue = {m["name"]: m for m in c.get("/v1/metrics", headers=headers).json()["data"]}
+        assert catalogue["likes_squared"]["plugin"] == "probe_metrics"
+        assert catalogue["conversation_rate"]["plugin"] == "tribeops.plugins.metrics"

@@ -1,0 +1,144 @@
+"""Every metric against a small hand-built conversation, with the expected values written out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from ..scoring import run_job, values
+
+KIT = "Show us your morning cup with #MyAcmeMorning"
+
+
+def _e(eid: str, kind: str, actor: str, at: str, post_id: str | None = None, to: str | None = None,
+       text: str | None = None, value: float = 1) -> dict[str, Any]:
+    event: dict[str, Any] = {"id": eid, "network": "x", "kind": kind, "actor": {"id": actor, "handle": actor},
+                             "occurred_at": at, "value": value}
+    for key, val in (("post_id", post_id), ("in_reply_to", to), ("text", text)):
+        if val is not None:
+            event[key] = val
+    return event
+
+
+def conversation() -> list[dict[str, Any]]:
+    d = "2026-03-02T"
+    return [
+        _e("E0", "comment", "anna", "2026-02-20T10:00:00Z", "a0", "OLD", "Nice"),  # before the period
+        _e("E1", "post", "acme", d + "09:00:00Z", "B1", None, "New roast is out"),
+        _e("E2", "post", "acme", d + "12:00:00Z", "B2", None, "Weekend hours"),
+        _e("E3", "comment", "anna", d + "09:10:00Z", "m1", "B1", "Thank you, I love it!"),
+        _e("E4", "reply", "bob", d + "09:20:00Z", "r1", "m1", "Same here"),
+        _e("E5", "reply", "acme", d + "09:40:00Z", "br1", "m1", "Glad you like it"),
+        _e("E6", "question", "carla", d + "10:00:00Z", "Q1", "B1", "How do you brew it?"),
+        _e("E7", "reply", "acme", d + "10:10:00Z", "br2", "Q1", "With a moka pot"),
+        _e("E8", "answer", "dan", d + "10:20:00Z", "a1", "Q1", "Use a moka pot, low flame"),
+        _e("E9", "question", "erin", d + "11:00:00Z", "Q2", None, "Where can I buy beans?"),
+        _e("E10", "answer", "dan", d + "11:05:00Z", "a2", "Q2", "At the shop downtown"),
+        _e("E11", "mention", "anna", d + "13:00:00Z", "n1", None, "I love @acme, amazing coffee"),
+        _e("E12", "mention", "anna", d + "14:00:00Z", "n2", None, "Great beans from @acme, love them"),
+        _e("E13", "mention", "anna", d + "15:00:00Z", "n3", None, "Wonderful service at @acme, excellent"),
+        _e("E14", "post", "frank", d + "16:00:00Z", "f1", None, KIT),
+        _e("E15", "post", "gina", d + "16:30:00Z", "g1", None, "My own ritual: slow pour over at dawn"),
+        _e("E16", "like", "hank", d + "17:00:00Z", None, "B1"),
+        _e("E17", "like", "ivy", d + "17:01:00Z", None, "B1"),
+        _e("E18", "like", "joe", d + "17:02:00Z", None, "B2"),
+        _e("E19", "like", "acme", d + "17:03:00Z", None, "f1"),
+        _e("E20", "share", "dan", d + "17:10:00Z", "s1", "B1"),
+        _e("E21", "share", "kim", d + "17:11:00Z", "s2", "B2"),
+        _e("E22", "follow", "lea", d + "18:00:00Z"), _e("E23", "follow", "max", d + "18:01:00Z"),
+        _e("E24", "follow", "ned", d + "18:02:00Z"), _e("E25", "unfollow", "oli", d + "18:03:00Z"),
+        _e("E26", "impression", "analytics", d + "20:00:00Z", value=100),
+        _e("E27", "impression", "analytics", d + "20:01:00Z", value=50),
+        _e("E28", "view", "analytics", d + "20:02:00Z", value=20),
+        _e("E29", "comment", "anna", "2026-03-15T10:00:00Z", "p1", "B2", "Still enjoying it"),  # after the end
+    ]
+
+
+EXPECTED = {
+    "followers_gained": 2.0, "impressions": 150.0, "views": 20.0, "likes": 4.0, "applause_rate": 1.5,
+    "conversation_rate": 1.0, "amplification_rate": 1.0, "reply_back_rate": pytest.approx(2 / 7),
+    "median_response_minutes": 20.0, "active_members": 8.0, "returning_members": 1.0,
+    "member_to_member_share": 0.75, "community_care_share": 0.5, "thanks": 1.0, "ambassadors": 2.0,
+    "ugc_posts": 2.0, "after_campaign_activity": 1.0, "pull_index": 0.75, "megaphone_index": 0.2,
+}
+
+
+@pytest.fixture
+def scored(client: TestClient[Any], admin: dict[str, str]) -> dict[str, Any]:
+    brand = client.post("/v1/brands", json={"name": "Acme", "handles": {"x": "acme"}}, headers=admin).json()["id"]
+    fans = client.post("/v1/tribes", json={"brand_id": brand, "name": "Anna's", "rules": {"handles": ["anna"]}},
+                       headers=admin).json()["id"]
+    campaign = client.post("/v1/campaigns", json={
+        "brand_id": brand, "name": "Morning cup", "mode": "pull", "kit_message": KIT,
+        "starts_at": "2026-03-01T00:00:00Z", "ends_at": "2026-03-10T00:00:00Z",
+        "targets": [{"metric": "conversation_rate", "comparison": "gte", "value": 0.5},
+                    {"metric": "pull_index", "comparison": "gte", "value": 0.8}]}, headers=admin).json()["id"]
+    events = [{**e, "brand_id": brand, "campaign_id": campaign} for e in conversation()]
+    assert client.post("/v1/events", json={"events": events}, headers=admin).json()["accepted"] == len(events)
+    labels = {e["id"]: e["enrichment"].get("sentiment_label") for e in client.get(
+        "/v1/events", params={"kind": "mention", "limit": 100}, headers=admin).json()["data"]}
+    assert set(labels.values()) == {"positive"}, labels  # the ambassador rule reads sentiment
+    assert run_job(client, admin, brand)["status"] == "succeeded"
+    return {"brand": brand, "campaign": campaign, "tribe": fans}
+
+
+def test_every_metric_of_the_campaign(client: TestClient[Any], admin: dict[str, str], scored: dict[str, Any]) -> None:
+    card = client.get("/v1/scorecards", params={"brand_id": scored["brand"], "campaign_id": scored["campaign"]},
+                      headers=admin).json()
+    assert card["period"] == {"from": "2026-03-01", "to": "2026-03-11"}
+    assert values(card) == EXPECTED
+    by_name = {m["name"]: m for m in card["metrics"]}
+    assert by_name["reply_back_rate"]["numerator"] == 2 and by_name["reply_back_rate"]["denominator"] == 7
+    assert (by_name["conversation_rate"]["target"], by_name["conversation_rate"]["met"]) == (0.5, True)
+    assert (by_name["pull_index"]["target"], by_name["pull_index"]["met"]) == (0.8, False)
+    assert {m["family"] for m in card["metrics"]} == {"vanity", "relationship", "pushpull"}
+    assert card["fresh_as_of"] is not None and card["errors"] == []
+
+
+def test_rates_with_nothing_to_divide_are_null(client: TestClient[Any], admin: dict[str, str],
+                                               scored: dict[str, Any]) -> None:
+    card = client.get("/v1/scorecards", params={"brand_id": scored["brand"], "from": "2027-01-01",
+                                                "to": "2027-02-01"}, headers=admin).json()
+    got = values(card)
+    for rate in ("applause_rate", "conversation_rate", "reply_back_rate", "pull_index", "megaphone_index",
+                 "community_care_share", "member_to_member_share", "median_response_minutes"):
+        assert got[rate] is None, rate
+    assert got["likes"] == 0.0
+
+
+def test_tribe_scope_counts_its_members_events(client: TestClient[Any], admin: dict[str, str],
+                                               scored: dict[str, Any]) -> None:
+    card = client.get("/v1/scorecards", params={"brand_id": scored["brand"], "campaign_id": scored["campaign"],
+                                                "tribe_id": scored["tribe"]}, headers=admin).json()
+    got = values(card)
+    assert (got["active_members"], got["thanks"], got["ambassadors"], got["returning_members"]) == (1, 1, 1, 1)
+
+
+def test_series_and_rebuild_agree(client: TestClient[Any], admin: dict[str, str], scored: dict[str, Any]) -> None:
+    params = {"brand_id": scored["brand"], "campaign_id": scored["campaign"], "granularity": "day"}
+    card = client.get("/v1/scorecards", params=params, headers=admin).json()
+    assert len(card["series"]) == 10
+    march_2 = values(card["series"][1])
+    assert card["series"][1]["period"] == {"from": "2026-03-02", "to": "2026-03-03"}
+    assert march_2["likes"] == 4 and values(card["series"][0])["likes"] == 0
+    before = values(card)
+    assert run_job(client, admin, scored["brand"], "scorecards.rebuild")["status"] == "succeeded"
+    assert values(client.get("/v1/scorecards", params=params, headers=admin).json()) == before
+
+
+def test_compare_campaigns_and_bad_scopes(client: TestClient[Any], admin: dict[str, str],
+                                          scored: dict[str, Any]) -> None:
+    other = client.post("/v1/campaigns", json={"brand_id": scored["brand"], "name": "Push", "mode": "push"},
+                        headers=admin).json()["id"]
+    compared = client.get("/v1/scorecards/compare", params=[("campaign_id", scored["campaign"]),
+                                                           ("campaign_id", other)], headers=admin).json()
+    assert [c["scope"]["campaign_id"] for c in compared["scorecards"]] == [scored["campaign"], other]
+    assert values(compared["scorecards"][0])["pull_index"] == 0.75
+    assert client.get("/v1/scorecards", params={"brand_id": scored["brand"], "tribe_id": "trb_x"},
+                      headers=admin).status_code == 422
+    assert client.get("/v1/scorecards", params={"brand_id": "brd_nope"}, headers=admin).status_code == 404
+    bad = client.get("/v1/scorecards", params={"brand_id": scored["brand"], "from": "2026-03-05",
+                                               "to": "2026-03-01"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/to"

@@ -1,0 +1,26 @@
+"""Helpers for scorecard tests: run a job through the API and wait for it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar.testing import TestClient
+
+
+def run_job(client: TestClient[Any], headers: dict[str, str], brand_id: str,
+            kind: str = "scorecards.aggregate", timeout: float = 30.0) -> dict[str, Any]:
+    response = client.post("/v1/jobs", json={"kind": kind, "params": {"brand_id": brand_id}}, headers=headers)
+    assert response.status_code == 202, response.text
+    location = response.headers["location"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(location, headers=headers).json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {location} did not finish in {timeout} s")
+
+
+def values(card: dict[str, Any]) -> dict[str, Any]:
+    return {m["name"]: m["value"] for m in card["metrics"]}
