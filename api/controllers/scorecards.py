@@ -32,7 +32,7 @@ class ScorecardController(Controller):
                             campaign_id: Annotated[str | None, IdFilter] = None,
                             tribe_id: Annotated[str | None, IdFilter] = None,
                             network: FromQuery[Network | None] = None,
-                            from_: Annotated[date | None, QueryParameter(query="from")] = None,
+                            from_: Annotated[date | None, QueryParameter(name="from")] = None,
                             to: Day = None, granularity: FromQuery[Granularity] = "total") -> Scorecard:
         """Every metric of the scope over the period, with the campaign's targets and whether each
         is met; a series per day, week or month when asked. The period defaults to the campaign's
@@ -45,7 +45,7 @@ class ScorecardController(Controller):
          responses=problems(*READ_ERRORS))
     async def compare(self, runtime: Runtime, caller: CallerDep, campaign_id: IdList = None,
                       tribe_id: IdList = None, brand_id: Annotated[str | None, IdFilter] = None,
-                      from_: Annotated[date | None, QueryParameter(query="from")] = None,
+                      from_: Annotated[date | None, QueryParameter(name="from")] = None,
                       to: Day = None) -> Comparison:
         """Scorecards side by side: several campaigns (each over its own period unless `from`/`to`
         are given), or several tribes of `brand_id`."""
