@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, plugins: Sequence[Any] = (), qu
     """
     settings = settings or Settings.from_env()
     runtime = Runtime.create(settings, plugins=plugins)  # plugin clashes stop start-up here
-    runner = InProcessRunner(runtime.db, runtime.check_metrics) if queue is None else None
+    runner = InProcessRunner(runtime.db, runtime.check_metrics, stale=settings.job_stale_seconds) if queue is None else None
     run_here = runner is not None and (run_jobs if run_jobs is not None else True)
 
     @asynccontextmanager

@@ -16,6 +16,7 @@ from tribeops.core.migrate import upgrade
 from tribeops.core.schemas.keys import SCOPES
 from tribeops.core.settings import Settings
 
+from .demo import demo_command
 from .events import events_group
 from .plugins import connectors_group, plugins_group
 
@@ -153,6 +154,7 @@ def openapi_export(check: bool, output: Path) -> None:
 
 
 main.add_command(plugins_group)
+main.add_command(demo_command)
 main.add_command(events_group)
 main.add_command(connectors_group)
 

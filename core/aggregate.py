@@ -64,13 +64,17 @@ def dialect_of(conn: AsyncConnection) -> Dialect:
 def _facts_select(d: Dialect, selection: str) -> str:
     """Facts of the events matching ``selection`` (a condition on ``e``), one row per tribe they count for."""
     member = "e.origin = 'member'"
+    # ``brand_id || ''`` keeps the planners on the thread indexes (post_id, in_reply_to): without
+    # statistics SQLite would rather walk the brand's index, once per event: quadratic.
+    same_brand = "{alias}.brand_id || '' = e.brand_id"
     first_brand_reply = ("(SELECT MIN(c.occurred_at) FROM events c WHERE c.workspace_id = e.workspace_id "
-                         "AND c.brand_id = e.brand_id AND c.in_reply_to = e.post_id AND c.origin = 'brand')")
-    parent_is = ("EXISTS (SELECT 1 FROM events p WHERE p.workspace_id = e.workspace_id AND p.brand_id = e.brand_id "
-                 "AND p.post_id = e.in_reply_to AND p.origin = 'member' AND p.member_id <> e.member_id{extra})")
+                         f"AND {same_brand.format(alias='c')} AND c.in_reply_to = e.post_id AND c.origin = 'brand')")
+    parent_is = ("EXISTS (SELECT 1 FROM events p WHERE p.workspace_id = e.workspace_id AND "
+                 + same_brand.format(alias="p")
+                 + " AND p.post_id = e.in_reply_to AND p.origin = 'member' AND p.member_id <> e.member_id{extra})")
     first_answer_by_member = (
         "(SELECT CASE WHEN c.origin = 'member' AND c.member_id <> e.member_id THEN 1 ELSE 0 END FROM events c "
-        "WHERE c.workspace_id = e.workspace_id AND c.brand_id = e.brand_id AND c.in_reply_to = e.post_id "
+        "WHERE c.workspace_id = e.workspace_id AND " + same_brand.format(alias="c") + " AND c.in_reply_to = e.post_id "
         "AND c.kind IN ('reply', 'comment', 'answer') ORDER BY c.occurred_at, c.seq LIMIT 1)")
     base = f"""
         SELECT e.seq, e.workspace_id, e.brand_id, coalesce(e.campaign_id, '') AS campaign, e.network,
@@ -102,25 +106,27 @@ def _facts_select(d: Dialect, selection: str) -> str:
                    'answer', 'vote') THEN 1 ELSE 0 END AS active
         FROM events e WHERE {selection}"""
     minutes = d.minutes.format(a="b.first_reply_at", b="b.occurred_at")
-    return f"""
-        WITH b AS ({base}),
-        t AS (
-            SELECT b.seq, '*' AS tribe FROM b
-            UNION ALL SELECT b.seq, b.tribe_id FROM b
-                JOIN tribes tr ON tr.id = b.tribe_id AND tr.brand_id = b.brand_id WHERE b.tribe_id IS NOT NULL
-            UNION ALL SELECT b.seq, tm.tribe_id FROM b
-                JOIN tribe_members tm ON tm.workspace_id = b.workspace_id AND tm.member_id = b.member_id
-                    AND tm.source <> 'excluded'
-                JOIN tribes tr ON tr.id = tm.tribe_id AND tr.brand_id = b.brand_id
-                WHERE b.tribe_id IS NULL)
-        SELECT b.seq, t.tribe, b.workspace_id, b.brand_id, b.campaign, b.network, b.day, b.kind, b.origin,
+    columns = f"""b.seq, {{tribe}}, b.workspace_id, b.brand_id, b.campaign, b.network, b.day, b.kind, b.origin,
                b.member_id, 1, b.paid, b.message,
                CASE WHEN b.first_reply_at IS NOT NULL THEN 1 ELSE 0 END, b.thread_start, b.m_reply, b.m2m_reply,
                CASE WHEN b.first_answer_member IS NOT NULL THEN 1 ELSE 0 END, coalesce(b.first_answer_member, 0),
                b.thanks, b.positive_amp, b.answer_other_q, b.mega_text, b.mega_copy, b.active, b.value,
                CASE WHEN b.first_reply_at IS NOT NULL THEN
-                   CASE WHEN {minutes} > 0 THEN {minutes} ELSE 0 END END
-        FROM b JOIN t ON t.seq = b.seq"""
+                   CASE WHEN {minutes} > 0 THEN {minutes} ELSE 0 END END"""
+    # One row per tribe the event counts for: "*" always, then its own tribe or its member's
+    # tribes. Three selects over ``b`` rather than a join back to it (which SQLite nests).
+    return f"""
+        WITH b AS ({base})
+        SELECT {columns.format(tribe="'*'")} FROM b
+        UNION ALL
+        SELECT {columns.format(tribe="b.tribe_id")} FROM b
+            JOIN tribes tr ON tr.id = b.tribe_id AND tr.brand_id = b.brand_id
+        UNION ALL
+        SELECT {columns.format(tribe="tm.tribe_id")} FROM b
+            JOIN tribe_members tm ON tm.workspace_id = b.workspace_id AND tm.member_id = b.member_id
+                AND tm.source <> 'excluded'
+            JOIN tribes tr ON tr.id = tm.tribe_id AND tr.brand_id = b.brand_id
+            WHERE b.tribe_id IS NULL"""
 
 
 FACT_COLUMNS = ("seq", "tribe", "workspace_id", "brand_id", "campaign", "network", "day", "kind", "origin",

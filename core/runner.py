@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from .db import Database
 from .jobs import Check, execute, schedule_pending, sweep
@@ -19,8 +20,8 @@ class InProcessRunner:
     jobs; one job runs at a time (SQLite has one writer anyway).
     """
 
-    def __init__(self, db: Database, check: Check | None = None, tick: float = 1.0) -> None:
-        self.db, self.check, self.tick = db, check, tick
+    def __init__(self, db: Database, check: Check | None = None, tick: float = 1.0, stale: float = 30.0) -> None:
+        self.db, self.check, self.tick, self.stale = db, check, tick, timedelta(seconds=stale)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -45,7 +46,7 @@ class InProcessRunner:
             try:
                 for job_id in await schedule_pending(self.db):
                     await self.enqueue(job_id)
-                for job_id, attempt in await sweep(self.db):
+                for job_id, attempt in await sweep(self.db, self.stale):
                     await self.enqueue(job_id, attempt)
             except Exception:  # noqa: BLE001 - a bad tick must not stop the next one
                 log.exception("job scheduling failed")

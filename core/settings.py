@@ -20,6 +20,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     key_cache_seconds: float = 5.0
     debug: bool = False
     database_echo: bool = False
+    job_stale_seconds: float = 30.0
+    """A running job whose worker has not heartbeated for this long is queued again."""
     load_plugins: str | None = None
     """Comma list of third-party plugins to load; empty for none; unset for all installed."""
     disable_plugins: str | None = None

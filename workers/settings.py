@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from arq import cron
@@ -39,7 +40,7 @@ async def tick(ctx: dict[str, Any]) -> int:
     woken = 0
     for job_id in await schedule_pending(runtime.db):
         woken += await queue.enqueue(job_id)
-    for job_id, attempt in await sweep(runtime.db):
+    for job_id, attempt in await sweep(runtime.db, timedelta(seconds=runtime.settings.job_stale_seconds)):
         woken += await queue.enqueue(job_id, attempt)
     return woken
 
