@@ -51,6 +51,10 @@ SEMANTIC_FIELDS = [
     "body:/brief/to_whom/*",  # must name a tribe of the campaign's brand, once
     "body:/ends_at",  # a campaign ends after it starts
     "body:/network", "body:/config*",  # a connection needs an installed connector, which checks its config
+    "body:/params/brand_id",  # a job's brand must be one of the workspace's
+    "body:/member_id",  # merging or adding to a tribe needs a member of the workspace (not the same one)
+    "query:/campaign_id*", "query:/tribe_id", "query:/brand_id",  # scorecard scopes: objects of the workspace
+    "query:/to", "query:/granularity",  # a period ends after it starts; a series has at most 400 points
 ]
 # `positive_data_acceptance` accepts a 422, and `semantic_rejections_only` fails every 422 to
 # valid data that blames any other field.
