@@ -1,0 +1,203 @@
+"""Aggregation benchmark: full rebuild and incremental updates next to the plain-scan ceiling.
+
+    python bench/aggregate.py --db both [--history 1000000] [--big]   (--big: 10M history)
+
+For each database: loads a brand's history of realistic conversations straight into the
+events table (setup, not measured), then times
+
+- the full rebuild of facts, rollups and member-days, beside one plain GROUP BY scan of the
+  same events (the ceiling) and their ratio (goal: within 3x);
+- an incremental update of 10,000 new events (replies into recent threads included) on top of
+  100k and of the full history, and the ratio between the two (goal: at most 1.5);
+- DuckDB computing the same headline metrics from the raw events, as a reference, and whether
+  its figures agree with the scorecard's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import random
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from common import fresh_database
+
+from tribeops.core import aggregate, bulk
+from tribeops.core.db import Database
+from tribeops.core.ingest import EVENT_COLUMNS
+from tribeops.core.migrate import upgrade
+from tribeops.core.runtime import Runtime
+from tribeops.core.schemas.brands import BrandCreate
+from tribeops.core.schemas.scorecards import Scope
+from tribeops.core.scorecards import build
+from tribeops.core.services.brands import BrandService
+from tribeops.core.services.workspaces import ensure_workspace
+from tribeops.core.settings import Settings
+
+START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+POSITIVE = {"sentiment_label": "positive", "thanks": True}
+NEUTRAL = {"sentiment_label": "neutral", "thanks": False}
+
+
+def rows(ws: str, brand: str, n: int, first: int, seed: int, minutes_from: int = 0) -> list[tuple[Any, ...]]:
+    """``n`` events in threads: a brand post, member comments and questions, member and brand
+    answers, likes; every thread spread over a few hours; ids from ``first``."""
+    rng = random.Random(seed)
+    out: list[tuple[Any, ...]] = []
+    i, minute = first, minutes_from
+    recent: list[str] = []
+    while len(out) < n:
+        minute += rng.randrange(1, 20)
+        thread = f"t{i}"
+        kinds = [("post", "brand", None)]
+        for _ in range(rng.randrange(2, 12)):
+            kind = rng.choice(("comment", "comment", "like", "like", "like", "question", "share", "reply"))
+            kinds.append((kind, "member", None if kind == "question" and rng.random() < 0.5 else thread))
+        if recent and rng.random() < 0.3:  # replies into older threads: parents already aggregated
+            kinds.append(("comment", "member", rng.choice(recent)))
+        for kind, origin, parent in kinds:
+            if len(out) >= n:
+                break
+            eid = f"e{i}"
+            post_id = thread if kind == "post" else eid
+            member = "mbr_brand" if origin == "brand" else f"mbr_{rng.randrange(50_000)}"
+            at = START + timedelta(minutes=minute + rng.randrange(240))
+            enrichment = POSITIVE if rng.random() < 0.2 else NEUTRAL
+            row = {"workspace_id": ws, "id": eid, "brand_id": brand, "campaign_id": None, "tribe_id": None,
+                   "network": rng.choice(("x", "instagram")), "kind": kind, "origin": origin, "paid": False,
+                   "member_id": member, "actor_id": member, "actor_handle": None, "conversation_id": thread,
+                   "post_id": post_id, "in_reply_to": parent, "occurred_at": at, "value": 1.0,
+                   "text": "text", "attrs": {}, "enrichment": enrichment, "enrichment_errors": None,
+                   "kit_similarity": None, "ingested_at": at}
+            out.append(tuple(row[c] for c in EVENT_COLUMNS))
+            if kind == "question" and rng.random() < 0.7:
+                i += 1
+                by = "brand" if rng.random() < 0.4 else "member"
+                answer = dict(row, id=f"e{i}", post_id=f"e{i}", kind="reply" if by == "brand" else "answer",
+                              origin=by, in_reply_to=eid, occurred_at=at + timedelta(minutes=rng.randrange(5, 90)),
+                              member_id="mbr_brand" if by == "brand" else f"mbr_{rng.randrange(50_000)}")
+                out.append(tuple(answer[c] for c in EVENT_COLUMNS))
+            i += 1
+        recent = (recent + [thread])[-200:]
+    return out[:n]
+
+
+async def load(db: Database, data: list[tuple[Any, ...]]) -> None:
+    for start in range(0, len(data), 20_000):
+        async with db.transaction() as conn:
+            await bulk.insert(conn, "events", EVENT_COLUMNS, data[start:start + 20_000])
+
+
+async def timed(db: Database, work: Any, *args: Any) -> float:
+    started = time.perf_counter()
+    async with db.transaction() as conn:
+        await work(conn, *args)
+    return time.perf_counter() - started
+
+
+async def plain_scan(db: Database, brand: str) -> float:
+    day = "substr(occurred_at, 1, 10)" if db.dialect == "sqlite" else "date(occurred_at AT TIME ZONE 'UTC')"
+    started = time.perf_counter()
+    async with db.reading() as conn:
+        await conn.exec_driver_sql(
+            f"SELECT network, {day}, kind, origin, COUNT(*), SUM(value) FROM events "
+            f"WHERE brand_id = {'?' if db.dialect == 'sqlite' else '$1'} GROUP BY 1, 2, 3, 4", (brand,))
+    return time.perf_counter() - started
+
+
+async def brand_with_history(runtime: Runtime, name: str, history: int, seed: int) -> tuple[Any, str, float]:
+    async with runtime.db.transaction() as conn:
+        caller = await ensure_workspace(conn, name)
+        brand = (await BrandService(conn, caller).create(BrandCreate(name=name))).id
+    await load(runtime.db, rows(caller.workspace_id, brand, history, 0, seed))
+    rebuild = await timed(runtime.db, aggregate.rebuild, caller.workspace_id, brand)
+    return caller, brand, rebuild
+
+
+async def incremental(runtime: Runtime, caller: Any, brand: str, history: int, seed: int) -> float:
+    new = rows(caller.workspace_id, brand, 10_000, history * 2, seed + 1, minutes_from=history * 6)
+    await load(runtime.db, new)
+    return await timed(runtime.db, aggregate.aggregate, caller.workspace_id, brand)
+
+
+def duckdb_reference(data: list[tuple[Any, ...]], workdir: Path) -> tuple[float, dict[str, float | None]]:
+    import duckdb
+
+    path = workdir / "events.csv"
+    idx = {c: i for i, c in enumerate(EVENT_COLUMNS)}
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "kind", "origin", "member_id", "post_id", "in_reply_to", "occurred_at"])
+        for r in data:
+            writer.writerow([r[idx[c]] if r[idx[c]] is not None else "" for c in
+                             ("id", "kind", "origin", "member_id", "post_id", "in_reply_to")] +
+                            [r[idx["occurred_at"]].isoformat()])
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE events AS SELECT * FROM read_csv('{path}', header=true, nullstr='', "
+                f"types={{'occurred_at': 'TIMESTAMPTZ'}})")
+    started = time.perf_counter()
+    row = con.execute("""
+        WITH e AS (SELECT * FROM events),
+        brand_posts AS (SELECT COUNT(*) n FROM e WHERE origin = 'brand' AND kind = 'post'),
+        msgs AS (SELECT m.post_id, EXISTS (SELECT 1 FROM e c WHERE c.in_reply_to = m.post_id AND c.origin = 'brand') a
+                 FROM e m WHERE m.origin = 'member' AND m.kind IN ('reply', 'comment', 'mention', 'question')),
+        starts AS (SELECT origin FROM e WHERE kind IN ('post', 'question', 'mention') AND in_reply_to IS NULL)
+        SELECT (SELECT COUNT(*) FROM e WHERE origin = 'member' AND kind IN ('reply', 'comment'))
+                   / (SELECT n FROM brand_posts) AS conversation_rate,
+               (SELECT AVG(CASE WHEN a THEN 1.0 ELSE 0 END) FROM msgs) AS reply_back_rate,
+               (SELECT AVG(CASE WHEN origin = 'member' THEN 1.0 ELSE 0 END) FROM starts) AS pull_index,
+               (SELECT COUNT(DISTINCT member_id) FROM e WHERE origin = 'member' AND kind IN
+                   ('reply', 'comment', 'share', 'mention', 'post', 'question', 'answer', 'vote')) AS active_members
+    """).fetchone()
+    elapsed = time.perf_counter() - started
+    return elapsed, dict(zip(("conversation_rate", "reply_back_rate", "pull_index", "active_members"), row))
+
+
+async def bench(backend: str, history: int, workdir: Path) -> None:
+    url = fresh_database(backend, workdir, f"tribeops_agg_{backend}")
+    upgrade(url)
+    runtime = Runtime.create(Settings(database_url=url))
+    try:
+        small_caller, small, _ = await brand_with_history(runtime, "small", 100_000, 1)
+        inc_small = await incremental(runtime, small_caller, small, 100_000, 1)
+        caller, big, rebuild = await brand_with_history(runtime, "big", history, 2)
+        scan = await plain_scan(runtime.db, big)
+        inc_big = await incremental(runtime, caller, big, history, 2)
+        rebuild_again = await timed(runtime.db, aggregate.rebuild, caller.workspace_id, big)
+        async with runtime.db.reading() as conn:
+            card = await build(conn, runtime.registry, caller, Scope(brand_id=big), None, None, "total")
+        ours = {m.name: m.value for m in card.metrics}
+        data = rows(caller.workspace_id, big, history, 0, 2) + rows(
+            caller.workspace_id, big, 10_000, history * 2, 3, minutes_from=history * 6)
+    finally:
+        await runtime.close()
+    duck_time, duck = duckdb_reference(data, workdir)
+    agree = all(abs((ours[k] or 0) - (v or 0)) < 1e-6 for k, v in duck.items())
+    print(f"[{backend}] history {history:,} events")
+    print(f"  full rebuild:        {rebuild:8.2f} s  (again after +10k: {rebuild_again:.2f} s)")
+    print(f"  plain GROUP BY scan: {scan:8.2f} s   ratio rebuild / scan: {rebuild / scan:6.1f}  (goal <= 3)")
+    print(f"  incremental +10k:    {inc_small:8.3f} s on 100k history, {inc_big:.3f} s on {history:,}"
+          f"   ratio: {inc_big / inc_small:.2f}  (goal <= 1.5)")
+    print(f"  duckdb reference:    {duck_time:8.2f} s for four headline metrics from raw events;"
+          f" same figures: {agree}  {({k: round(v or 0, 4) for k, v in duck.items()})}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--big", action="store_true", help="10M events of history")
+    args = parser.parse_args()
+    history = 10_000_000 if args.big else args.history
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in (("sqlite", "postgres") if args.db == "both" else (args.db,)):
+            asyncio.run(bench(backend, history, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
