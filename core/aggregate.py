@@ -134,7 +134,13 @@ FACT_COLUMNS = ("seq", "tribe", "workspace_id", "brand_id", "campaign", "network
 
 
 def _apply(table: str, key: tuple[str, ...], sums: tuple[str, ...], sign: str, selection: str) -> str:
-    """Add (``+``) or subtract (``-``) the facts matching ``selection`` to ``table``'s rows."""
+    """Add (``+``) or subtract (``-``) the facts matching ``selection`` to ``table``'s rows.
+
+    Facts whose sums are all zero change nothing; member-days skip them (likes, impressions...),
+    which spares most of that GROUP BY.
+    """
+    if table == "member_days":
+        selection = f"({selection}) AND ({' OR '.join(f'{s} > 0' for s in sums)})"
     fact_sums = ", ".join(f"SUM({'value' if s == 'value' else s}) AS {s}" for s in sums)
     grouped = (f"SELECT {', '.join(key)}, MIN(workspace_id) AS workspace_id, {fact_sums} FROM event_facts "
                f"WHERE {selection} GROUP BY {', '.join(key)}")
