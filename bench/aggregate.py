@@ -52,7 +52,7 @@ def rows(ws: str, brand: str, n: int, first: int, seed: int, minutes_from: int =
     i, minute = first, minutes_from
     recent: list[str] = []
     while len(out) < n:
-        minute += rng.randrange(1, 20)
+        minute += rng.randrange(1, 4)
         thread = f"t{i}"
         kinds = [("post", "brand", None)]
         for _ in range(rng.randrange(2, 12)):
@@ -120,7 +120,7 @@ async def brand_with_history(runtime: Runtime, name: str, history: int, seed: in
 
 
 async def incremental(runtime: Runtime, caller: Any, brand: str, history: int, seed: int) -> float:
-    new = rows(caller.workspace_id, brand, 10_000, history * 2, seed + 1, minutes_from=history * 6)
+    new = rows(caller.workspace_id, brand, 10_000, history * 2, seed + 1, minutes_from=history // 2)
     await load(runtime.db, new)
     return await timed(runtime.db, aggregate.aggregate, caller.workspace_id, brand)
 
@@ -173,7 +173,7 @@ async def bench(backend: str, history: int, workdir: Path) -> None:
             card = await build(conn, runtime.registry, caller, Scope(brand_id=big), None, None, "total")
         ours = {m.name: m.value for m in card.metrics}
         data = rows(caller.workspace_id, big, history, 0, 2) + rows(
-            caller.workspace_id, big, 10_000, history * 2, 3, minutes_from=history * 6)
+            caller.workspace_id, big, 10_000, history * 2, 3, minutes_from=history // 2)
     finally:
         await runtime.close()
     duck_time, duck = duckdb_reference(data, workdir)
