@@ -158,9 +158,7 @@ def duckdb_reference(data: list[tuple[Any, ...]], workdir: Path) -> tuple[float,
     return elapsed, dict(zip(("conversation_rate", "reply_back_rate", "pull_index", "active_members"), row))
 
 
-async def bench(backend: str, history: int, workdir: Path) -> None:
-    url = fresh_database(backend, workdir, f"tribeops_agg_{backend}")
-    upgrade(url)
+async def bench(url: str, backend: str, history: int, workdir: Path) -> None:
     runtime = Runtime.create(Settings(database_url=url))
     try:
         small_caller, small, _ = await brand_with_history(runtime, "small", 100_000, 1)
@@ -196,7 +194,9 @@ def main() -> None:
     history = 10_000_000 if args.big else args.history
     with tempfile.TemporaryDirectory() as tmp:
         for backend in (("sqlite", "postgres") if args.db == "both" else (args.db,)):
-            asyncio.run(bench(backend, history, Path(tmp)))
+            url = fresh_database(backend, Path(tmp), f"tribeops_agg_{backend}")
+            upgrade(url)
+            asyncio.run(bench(url, backend, history, Path(tmp)))
 
 
 if __name__ == "__main__":

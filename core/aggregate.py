@@ -141,16 +141,15 @@ def _apply(table: str, key: tuple[str, ...], sums: tuple[str, ...], sign: str, s
     """
     if table == "member_days":
         selection = f"({selection}) AND ({' OR '.join(f'{s} > 0' for s in sums)})"
-    fact_sums = ", ".join(f"SUM({'value' if s == 'value' else s}) AS {s}" for s in sums)
+    # Subtracting is adding negated sums through the same upsert: each grouped row then costs one
+    # primary-key probe (an UPDATE ... FROM may walk the whole target table instead).
+    negate = "-" if sign == "-" else ""
+    fact_sums = ", ".join(f"{negate}SUM({s}) AS {s}" for s in sums)
     grouped = (f"SELECT {', '.join(key)}, MIN(workspace_id) AS workspace_id, {fact_sums} FROM event_facts "
                f"WHERE {selection} GROUP BY {', '.join(key)}")
-    if sign == "+":
-        updates = ", ".join(f"{s} = {table}.{s} + excluded.{s}" for s in sums)
-        return (f"INSERT INTO {table} ({', '.join(key)}, workspace_id, {', '.join(sums)}) SELECT * FROM ({grouped}) g "
-                f"WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
-    updates = ", ".join(f"{s} = {table}.{s} - d.{s}" for s in sums)
-    matches = " AND ".join(f"{table}.{k} = d.{k}" for k in key)
-    return f"UPDATE {table} SET {updates} FROM ({grouped}) d WHERE {matches}"
+    updates = ", ".join(f"{s} = {table}.{s} + excluded.{s}" for s in sums)
+    return (f"INSERT INTO {table} ({', '.join(key)}, workspace_id, {', '.join(sums)}) SELECT * FROM ({grouped}) g "
+            f"WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
 
 async def _exec(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Any:
@@ -179,9 +178,9 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, 
         await _exec(conn, f"""
             INSERT INTO agg_affected (seq)
             SELECT seq FROM events WHERE brand_id = :b AND seq > :lo AND seq <= :hi
-            UNION SELECT e.seq FROM events e WHERE e.workspace_id = :w AND e.brand_id = :b
+            UNION SELECT e.seq FROM events e WHERE e.workspace_id = :w AND e.brand_id || '' = :b
                 AND e.post_id IN ({new.format(col="in_reply_to")})
-            UNION SELECT e.seq FROM events e WHERE e.workspace_id = :w AND e.brand_id = :b
+            UNION SELECT e.seq FROM events e WHERE e.workspace_id = :w AND e.brand_id || '' = :b
                 AND e.in_reply_to IN ({new.format(col="post_id")})""", p)
         affected = (await _exec(conn, "SELECT COUNT(*) AS n FROM agg_affected", {})).one().n
         in_affected = "seq IN (SELECT seq FROM agg_affected)"
