@@ -17,6 +17,7 @@ from .safety import PluginFailure, call
 from .schemas.scorecards import Granularity, MetricValue, Period, Scope, Scorecard, SeriesPoint
 from .services.context import Caller
 
+METRIC_TIMEOUT = 60.0
 ROLLUP_COLUMNS = frozenset({"n", "value", "message", "answered", "thread_start", "m_reply", "m2m_reply",
                             "q_answered", "q_community", "thanks", "mega_text", "mega_copy", "active"})
 
@@ -105,7 +106,13 @@ async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tup
     ordered = sorted(registry.metrics.items(), key=lambda kv: FAMILIES.index(kv[1].item.family))  # stable
     for name, registered in ordered:
         metric = registered.item
-        result = await call(registered.plugin, f"metric {name!r}", metric.compute, ctx, timeout=30.0)
+        # A savepoint per metric: one whose SQL fails leaves the others a usable connection.
+        savepoint = await ctx.conn.begin_nested()
+        result = await call(registered.plugin, f"metric {name!r}", metric.compute, ctx, timeout=METRIC_TIMEOUT)
+        if isinstance(result, PluginFailure):
+            await savepoint.rollback()
+        else:
+            await savepoint.commit()
         if isinstance(result, PluginFailure) or not isinstance(result, MetricResult):
             errors.append(str(result) if isinstance(result, PluginFailure)
                           else f"{registered.plugin}: metric {name!r} returned {type(result).__name__}")
@@ -122,6 +129,8 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
                 end: date | None, granularity: Granularity) -> Scorecard:
     """The scorecard of ``scope`` over [start, end) (defaults: the campaign's period, else all data)."""
     ws = caller.workspace_id
+    if conn.dialect.name == "postgresql":  # the database stops a runaway metric query, not a task cancel
+        await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(METRIC_TIMEOUT * 1000) // 2}")
     await _require(conn, ws, t.brands, scope.brand_id, "brand", "/brand_id")
     campaign = None
     if scope.campaign_id:

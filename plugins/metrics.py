@@ -56,9 +56,10 @@ async def active_members(ctx: MetricContext) -> MetricResult:
 
 
 async def returning_members(ctx: MetricContext) -> MetricResult:
+    # One grouped pass over the scope up to the period's end: linear whatever the planner's statistics.
     value = await ctx.scalar(
-        "SELECT COUNT(DISTINCT member_id) FROM member_days WHERE {where} AND active > 0 AND member_id IN "
-        "(SELECT member_id FROM member_days WHERE {scope} AND day < :from_day AND active > 0)")
+        "SELECT COUNT(*) FROM (SELECT member_id FROM member_days WHERE {scope} AND day < :to_day AND active > 0 "
+        "GROUP BY member_id HAVING MIN(day) < :from_day AND MAX(day) >= :from_day) r")
     active = await active_members(ctx)
     return MetricResult(float(value or 0), float(value or 0), active.value)
 
