@@ -172,6 +172,10 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, 
     p = {"w": ws, "b": brand_id, "lo": watermark, "hi": newest or 0}
     affected = 0
     if newest is not None and newest > watermark:
+        if conn.dialect.name == "postgresql":
+            # An incremental run touches a few rows per new event, all through indexes; PostgreSQL
+            # would rather hash-join a whole-table scan for the children of thousands of new posts.
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         await conn.exec_driver_sql(d.temp)
         await conn.exec_driver_sql("DELETE FROM agg_affected")
         new = "SELECT {col} FROM events WHERE brand_id = :b AND seq > :lo AND seq <= :hi AND {col} IS NOT NULL"
