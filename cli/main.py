@@ -72,6 +72,7 @@ def worker() -> None:
 
     If Redis goes away the worker waits and reconnects; jobs are in the database, none is lost.
     """
+    import logging
     import time
 
     from arq.worker import Worker
@@ -79,6 +80,7 @@ def worker() -> None:
 
     from tribeops.workers.settings import worker_settings
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
     try:
         options = worker_settings(settings)
