@@ -8,6 +8,8 @@ file beside the input.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -47,37 +49,63 @@ def _batches(stream: IO[bytes], size: int) -> Iterator[list[tuple[int, int, Any]
         yield batch
 
 
+_encoder = msgspec.json.Encoder()
+
+
 class _Malformed:
     """Marks a line that is not JSON."""
 
 
+IN_FLIGHT = 2  # one batch is checked and enriched while the one before it is written
+
+
 async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: int = 500,
                       progress: Callable[[int], None] = lambda n: None) -> ImportSummary:
-    """Ingest every line of ``path``; ``progress`` is told how many bytes each batch consumed."""
+    """Ingest every line of ``path``; ``progress`` is told how many bytes each batch consumed.
+
+    Batches are sent with ``IN_FLIGHT`` at a time (memory stays bounded) and their results
+    are taken in file order, so the rejected file lists lines in order.
+    """
     summary = ImportSummary()
     rejected_path = path.with_name(path.name + ".rejected.ndjson")
-    rejected_out: IO[bytes] | None = None
-    encoder = msgspec.json.Encoder()
+    out: list[IO[bytes]] = []
+    pending: deque[tuple[list[tuple[int, int, Any]], asyncio.Task[Any]]] = deque()
+
+    async def send(batch: list[tuple[int, int, Any]]) -> Any:
+        good = [v for _, _, v in batch if v is not _Malformed]
+        result = await ingest_batch(runtime.db, runtime.registry, caller, good, any(s < 0 for _, s, _ in batch))
+        await notify_ingested(runtime.pm, runtime.registry, caller.workspace_id, result)
+        return result
+
+    def record(batch: list[tuple[int, int, Any]], result: Any) -> None:
+        good = [n for n, _, v in batch if v is not _Malformed]
+        bad = [(n, None, [FieldError("", "Not a JSON value.")]) for n, _, v in batch if v is _Malformed]
+        bad += [(good[r.index], r.id, r.errors) for r in result.result.rejected]
+        summary.lines += len(batch)
+        summary.accepted += result.result.accepted
+        summary.duplicates += result.result.duplicates
+        summary.rejected += len(bad)
+        if bad:
+            if not out:
+                out.append(rejected_path.open("wb"))
+            for line, event_id, errors in sorted(bad, key=lambda b: b[0]):
+                out[0].write(_encoder.encode({"line": line, "id": event_id, "errors": errors}) + b"\n")
+        progress(sum(abs(size) for _, size, _ in batch))
+
     try:
         with path.open("rb") as stream:
             for batch in _batches(stream, batch_size):
-                good = [(n, v) for n, _, v in batch if v is not _Malformed]
-                bad = [(n, None, [FieldError("", "Not a JSON value.")]) for n, _, v in batch if v is _Malformed]
-                check_nul = any(size < 0 for _, size, _ in batch)
-                result = await ingest_batch(runtime.db, runtime.registry, caller, [v for _, v in good], check_nul)
-                await notify_ingested(runtime.pm, runtime.registry, caller.workspace_id, result)
-                bad += [(good[r.index][0], r.id, r.errors) for r in result.result.rejected]
-                summary.lines += len(batch)
-                summary.accepted += result.result.accepted
-                summary.duplicates += result.result.duplicates
-                summary.rejected += len(bad)
-                if bad:
-                    rejected_out = rejected_out or rejected_path.open("wb")
-                    for line, event_id, errors in sorted(bad, key=lambda b: b[0]):
-                        rejected_out.write(encoder.encode({"line": line, "id": event_id, "errors": errors}) + b"\n")
-                progress(sum(abs(size) for _, size, _ in batch))
+                pending.append((batch, asyncio.create_task(send(batch))))
+                if len(pending) >= IN_FLIGHT:
+                    done, task = pending.popleft()
+                    record(done, await task)
+            while pending:
+                done, task = pending.popleft()
+                record(done, await task)
     finally:
-        if rejected_out is not None:
-            rejected_out.close()
+        for _, task in pending:
+            task.cancel()
+        for handle in out:
+            handle.close()
     summary.rejected_file = str(rejected_path) if summary.rejected else None
     return summary
