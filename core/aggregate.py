@@ -18,15 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .services.context import utcnow
+from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
 from .similarity import similarity
 
-FACT_FLAGS = ("n", "paid", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",
-              "q_community", "thanks", "positive_amp", "answer_other_q", "mega_text", "mega_copy", "active")
 ROLLUP_KEY = ("brand_id", "campaign", "tribe", "network", "day", "kind", "origin")
-ROLLUP_SUMS = ("n", "value", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",
-               "q_community", "thanks", "mega_text", "mega_copy", "active")
 MEMBER_KEY = ("brand_id", "campaign", "tribe", "network", "day", "member_id")
-MEMBER_SUMS = ("active", "positive_amp", "answer_other_q")
 
 
 @dataclass(frozen=True)

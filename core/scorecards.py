@@ -18,9 +18,6 @@ from .schemas.scorecards import Granularity, MetricValue, Period, Scope, Scoreca
 from .services.context import Caller
 
 METRIC_TIMEOUT = 60.0
-ROLLUP_COLUMNS = frozenset({"n", "value", "message", "answered", "thread_start", "m_reply", "m2m_reply",
-                            "q_answered", "q_community", "thanks", "mega_text", "mega_copy", "active"})
-
 
 @dataclass
 class ScopeContext:
@@ -58,7 +55,7 @@ class ScopeContext:
         return (await self.conn.execute(statement, {**self.params, **params})).scalar()
 
     async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:
-        if column not in ROLLUP_COLUMNS:
+        if column not in t.ROLLUP_SUMS:
             raise ValueError(f"rollups have no column {column!r}")
         clauses = ["{where}"]
         params: dict[str, Any] = {}

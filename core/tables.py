@@ -257,6 +257,10 @@ agg_state = sa.Table(
     sa.Column("touched_at", UTCDateTime(), nullable=True),
 )
 
+FACT_FLAGS = ("n", "paid", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",
+              "q_community", "thanks", "positive_amp", "answer_other_q", "mega_text", "mega_copy", "active")
+MEMBER_SUMS = ("active", "positive_amp", "answer_other_q")
+
 # What each event means for the metrics, once per tribe it counts for (tribe "*" = counted
 # once, whatever the tribes). Recomputed for an event when it, a parent or a child arrives.
 event_facts = sa.Table(
@@ -272,9 +276,7 @@ event_facts = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("origin", sa.String(8), nullable=False),
     sa.Column("member_id", sa.String(32), nullable=False),
-    *[sa.Column(name, sa.Integer(), nullable=False) for name in (
-        "n", "paid", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",
-        "q_community", "thanks", "positive_amp", "answer_other_q", "mega_text", "mega_copy", "active")],
+    *[sa.Column(name, sa.Integer(), nullable=False) for name in FACT_FLAGS],
     sa.Column("value", sa.Float(), nullable=False),
     sa.Column("response_minutes", sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint("seq", "tribe"),
@@ -311,9 +313,7 @@ member_days = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("member_id", sa.String(32), nullable=False),
     sa.Column("workspace_id", sa.String(32), nullable=False),
-    sa.Column("active", sa.BigInteger(), nullable=False),
-    sa.Column("positive_amp", sa.BigInteger(), nullable=False),
-    sa.Column("answer_other_q", sa.BigInteger(), nullable=False),
+    *[sa.Column(name, sa.BigInteger(), nullable=False) for name in MEMBER_SUMS],
     sa.PrimaryKeyConstraint("brand_id", "campaign", "tribe", "network", "day", "member_id"),
 )
 
