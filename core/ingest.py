@@ -190,10 +190,11 @@ async def _references(conn: AsyncConnection, ws: str, events: list[EventIn]) -> 
     brands = {r.id: {net: normalise_handle(h) for net, h in (r.handles or {}).items()} for r in await conn.execute(
         sa.select(t.brands.c.id, t.brands.c.handles).where(t.brands.c.workspace_id == ws,
                                                            t.brands.c.id.in_(brand_ids)))} if brand_ids else {}
-    campaigns = {r.id: r.brand_id for r in await conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.brand_id).where(
-        t.campaigns.c.workspace_id == ws, t.campaigns.c.id.in_(campaign_ids)))} if campaign_ids else {}
-    kits = {r.id: r.kit_message for r in await conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.kit_message).where(
-        t.campaigns.c.workspace_id == ws, t.campaigns.c.id.in_(campaign_ids)))} if campaign_ids else {}
+    c = t.campaigns.c
+    rows = (await conn.execute(sa.select(c.id, c.brand_id, c.kit_message).where(
+        c.workspace_id == ws, c.id.in_(campaign_ids)))).all() if campaign_ids else []
+    campaigns = {r.id: r.brand_id for r in rows}
+    kits = {r.id: r.kit_message for r in rows}
     tribes = {r.id: r.brand_id for r in await conn.execute(sa.select(t.tribes.c.id, t.tribes.c.brand_id).where(
         t.tribes.c.workspace_id == ws, t.tribes.c.id.in_(tribe_ids)))} if tribe_ids else {}
     return {"brands": brands, "campaigns": campaigns, "tribes": tribes, "kits": kits}
