@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,9 +31,19 @@ class ImportSummary(msgspec.Struct, kw_only=True):
     rejected_file: str | None = None
 
 
-def _batches(stream: IO[bytes], size: int) -> Iterator[list[tuple[int, int, Any]]]:
-    """(line number, bytes read, decoded or None) in batches; blank lines are skipped."""
-    batch: list[tuple[int, int, Any]] = []
+@dataclass(frozen=True)
+class Line:
+    number: int
+    size: int
+    value: Any
+    """The decoded JSON, or ``_Malformed``."""
+    has_nul: bool
+    """A NUL can only arrive escaped, so a line without ``\\u0000`` needs no NUL check."""
+
+
+def _batches(stream: IO[bytes], size: int) -> Iterator[list[Line]]:
+    """The file's non-blank lines, decoded, in batches of ``size``."""
+    batch: list[Line] = []
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
@@ -40,8 +51,7 @@ def _batches(stream: IO[bytes], size: int) -> Iterator[list[tuple[int, int, Any]
             value = msgspec.json.decode(line)
         except msgspec.DecodeError:
             value = _Malformed
-        # A NUL can only arrive escaped; the size slot is negative for lines that carry one.
-        batch.append((number, -len(line) if b"\\u0000" in line else len(line), value))
+        batch.append(Line(number, len(line), value, b"\\u0000" in line))
         if len(batch) >= size:
             yield batch
             batch = []
@@ -69,17 +79,18 @@ async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: 
     summary = ImportSummary()
     rejected_path = path.with_name(path.name + ".rejected.ndjson")
     out: list[IO[bytes]] = []
-    pending: deque[tuple[list[tuple[int, int, Any]], asyncio.Task[Any]]] = deque()
+    pending: deque[tuple[list[Line], asyncio.Task[Any]]] = deque()
 
-    async def send(batch: list[tuple[int, int, Any]]) -> Any:
-        good = [v for _, _, v in batch if v is not _Malformed]
-        result = await ingest_batch(runtime.db, runtime.registry, caller, good, any(s < 0 for _, s, _ in batch))
+    async def send(batch: list[Line]) -> Any:
+        good = [line.value for line in batch if line.value is not _Malformed]
+        result = await ingest_batch(runtime.db, runtime.registry, caller, good, any(line.has_nul for line in batch))
         await notify_ingested(runtime.pm, runtime.registry, caller.workspace_id, result)
         return result
 
-    def record(batch: list[tuple[int, int, Any]], result: Any) -> None:
-        good = [n for n, _, v in batch if v is not _Malformed]
-        bad = [(n, None, [FieldError("", "Not a JSON value.")]) for n, _, v in batch if v is _Malformed]
+    def record(batch: list[Line], result: Any) -> None:
+        good = [line.number for line in batch if line.value is not _Malformed]
+        bad = [(line.number, None, [FieldError("", "Not a JSON value.")]) for line in batch
+               if line.value is _Malformed]
         bad += [(good[r.index], r.id, r.errors) for r in result.result.rejected]
         summary.lines += len(batch)
         summary.accepted += result.result.accepted
@@ -90,7 +101,7 @@ async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: 
                 out.append(rejected_path.open("wb"))
             for line, event_id, errors in sorted(bad, key=lambda b: b[0]):
                 out[0].write(_encoder.encode({"line": line, "id": event_id, "errors": errors}) + b"\n")
-        progress(sum(abs(size) for _, size, _ in batch))
+        progress(sum(line.size for line in batch))
 
     try:
         with path.open("rb") as stream:
