@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import click
@@ -82,16 +81,8 @@ async def _aggregate(runtime: Runtime, settings: Settings, workspace_id: str, br
     await queue.enqueue(job_id)
     await queue.close()
     click.echo("Aggregating on the workers (`tribeops worker`)...", err=True)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        async with runtime.db.reading() as conn:
-            status = (await conn.exec_driver_sql(
-                "SELECT status FROM jobs WHERE id = " + ("?" if conn.dialect.name == "sqlite" else "$1"),
-                (job_id,))).scalar()
-        if status in ("succeeded", "failed"):
-            return
-        await asyncio.sleep(0.5)
-    raise click.ClickException(f"job {job_id} did not finish: is `tribeops worker` running?")
+    if await jobs.wait(runtime.db, job_id, timeout=600) is None:
+        raise click.ClickException(f"job {job_id} did not finish: is `tribeops worker` running?")
 
 
 def _report(cards: list[Any], key: str, host: str, brand: str, push: str, pull: str) -> None:

@@ -129,6 +129,19 @@ async def execute(db: Database, job_id: str, check: Check | None = None) -> str 
     return "succeeded"
 
 
+async def wait(db: Database, job_id: str, timeout: float, interval: float = 0.5) -> str | None:
+    """Poll until the job has finished; its final status, or None if ``timeout`` seconds passed first."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with db.reading() as conn:
+            status = (await conn.execute(sa.select(J.status).where(J.id == job_id))).scalar()
+        if status in ("succeeded", "failed"):
+            return str(status)
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
+        await asyncio.sleep(interval)
+
+
 async def sweep(db: Database, older_than: timedelta = STALE) -> list[tuple[str, int]]:
     """Requeue jobs whose worker stopped heartbeating; return every queued job waiting longer than
     ``older_than`` (its wake-up may have been lost with Redis), to enqueue again."""
