@@ -111,7 +111,7 @@ def _finish_operation(op: dict[str, Any], handler: Any) -> set[Any]:
         if "application/x-ndjson" in content:
             content["application/x-ndjson"] = {"schema": {
                 "type": "string", "format": "ndjson",
-                "description": f"One `{_name(returned_item(handler))}` JSON object per line."}}
+                "description": "One `Event` JSON object per line."}}
         if "text/plain" in content:
             content["text/plain"] = {"schema": {"type": "string", "maxLength": 10_000}}
         if PROBLEM in content:
@@ -135,14 +135,6 @@ def _unwrap(annotation: Any) -> Any:
     if origin is not None and getattr(origin, "__name__", "") == "Response":
         return _unwrap(typing.get_args(annotation)[0])
     return annotation
-
-
-def returned_item(handler: Any) -> Any:
-    return handler.opt.get("ndjson_item", "Event")
-
-
-def _name(value: Any) -> str:
-    return value if isinstance(value, str) else getattr(value, "__name__", str(value))
 
 
 def _msgspec_bounds(annotation: Any) -> dict[str, Any]:

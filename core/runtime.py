@@ -13,6 +13,9 @@ from .db import Database
 from .idempotency import purge
 from .plugins import Registry, create_manager
 from .safety import notify
+from .schemas.scorecards import Scope
+from .scorecards import build
+from .services.context import Caller
 from .settings import Settings
 
 
@@ -51,10 +54,6 @@ class Runtime:
     async def check_metrics(self, job: Any) -> list[str]:
         """After a job: compute the brand's whole-period scorecard and return the metrics' failures
         (a plugin's metric that raised, say), so the job's result shows them."""
-        from .schemas.scorecards import Scope
-        from .scorecards import build
-        from .services.context import Caller
-
         async with self.db.reading() as conn:
             card = await build(conn, self.registry, Caller(workspace_id=job.workspace_id, cursor_secret=""),
                                Scope(brand_id=job.params["brand_id"]), None, None, "total")
