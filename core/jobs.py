@@ -25,7 +25,7 @@ from .ids import new_id
 from .pagination import paginate
 from .schemas.common import Page
 from .schemas.jobs import Job, JobCreate, JobParams
-from .services.context import Caller, Service, utcnow
+from .services.context import Service, utcnow
 
 log = logging.getLogger("tribeops.jobs")
 J = t.jobs.c

@@ -7,6 +7,7 @@ token seen twice in one run stops it: a network that loops would otherwise never
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -43,11 +44,27 @@ def _later(a: str | None, b: str | None) -> str | None:
     return max((c for c in (a, b) if c is not None), default=None)
 
 
-async def load_connector(runtime: Runtime, caller: Caller, connection_id: str) -> tuple[Any, Connector]:
-    """The connection row and its configured connector."""
+@dataclass(frozen=True)
+class Loaded:
+    """A connection row with its configured connector and its brand's own handles."""
+
+    row: Any
+    connector: Connector
+    handles: dict[str, str]
+
+    def context(self, cursor: str | None = None) -> StreamContext:
+        return StreamContext(workspace_id=self.row.workspace_id, brand_id=self.row.brand_id,
+                             network=self.row.network, config=self.connector.config, brand_handles=self.handles,
+                             cursor=cursor)
+
+
+async def load_connector(runtime: Runtime, connection_id: str, workspace_id: str | None) -> Loaded:
+    """The connection (of ``workspace_id``; of any workspace for webhook intake, which has no key)."""
+    query = sa.select(t.connections).where(t.connections.c.id == connection_id)
+    if workspace_id is not None:
+        query = query.where(t.connections.c.workspace_id == workspace_id)
     async with runtime.db.reading() as conn:
-        row = (await conn.execute(sa.select(t.connections).where(
-            t.connections.c.workspace_id == caller.workspace_id, t.connections.c.id == connection_id))).first()
+        row = (await conn.execute(query)).first()
         if row is None:
             raise NotFound("connection", connection_id)
         handles = (await conn.execute(sa.select(t.brands.c.handles).where(t.brands.c.id == row.brand_id))).scalar()
@@ -55,21 +72,20 @@ async def load_connector(runtime: Runtime, caller: Caller, connection_id: str) -
     if registered is None:
         raise NotFound("connector", row.network)
     cls = registered.item
-    return (row, dict(handles or {})), cls(cls.parse_config(row.config))
+    return Loaded(row, cls(cls.parse_config(row.config)), dict(handles or {}))
 
 
 async def run_stream(runtime: Runtime, caller: Caller, connection_id: str, stream_name: str,
                      max_pages: int = 10_000) -> SyncReport:
     """Sync one stream of a connection from its checkpoint to the last page."""
-    (row, handles), connector = await load_connector(runtime, caller, connection_id)
-    stream = connector.stream(stream_name)
+    loaded = await load_connector(runtime, connection_id, caller.workspace_id)
+    row, stream = loaded.row, loaded.connector.stream(stream_name)
     cursor = (row.state or {}).get(stream_name, {}).get("cursor")
     report = SyncReport(connection_id=connection_id, stream=stream_name, cursor=cursor)
     seen: set[str | None] = set()
     token: str | None = None
     while report.pages < max_pages:
-        context = StreamContext(workspace_id=caller.workspace_id, brand_id=row.brand_id, network=row.network,
-                                config=connector.config, brand_handles=handles, cursor=report.cursor)
+        context = loaded.context(report.cursor)
         page = stream.parse(await stream.fetch(context, token), context)
         await commit_page(runtime, caller, connection_id, stream, page, report)
         seen.add(token)
