@@ -7,7 +7,6 @@ body is the network's. Subscription challenges are answered with the ``verify_to
 
 from __future__ import annotations
 
-
 from .connectors import PayloadError, WebhookRequest, WebhookResponse
 from .errors import NotFound
 from .runtime import Runtime

@@ -8,6 +8,8 @@ import msgspec
 from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
+from tribeops.core.health import readiness
+
 from ..state import Runtime
 
 
@@ -27,26 +29,7 @@ async def healthz() -> Health:
      security=[{}], responses={503: ResponseSpec(Health, description="Not ready: a dependency is unreachable.")},
      exclude_from_auth=True)
 async def readyz(runtime: Runtime) -> Response[Health]:
-    checks: dict[str, str] = {}
-    try:
-        await runtime.db.ping()
-        checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
-        checks["database"] = f"unreachable: {type(exc).__name__}"
-    if runtime.settings.redis_url:
-        checks["redis"] = await _ping_redis(runtime.settings.redis_url)
+    checks = await readiness(runtime.settings, runtime.db)
     ready = all(value == "ok" for value in checks.values())
-    return Response(Health(status="ok" if ready else "unavailable", checks=checks), status_code=200 if ready else 503)
-
-
-async def _ping_redis(url: str) -> str:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        await client.ping()
-        return "ok"
-    except Exception as exc:  # noqa: BLE001
-        return f"unreachable: {type(exc).__name__}"
-    finally:
-        await client.aclose()
+    return Response(Health(status="ok" if ready else "unavailable", checks=checks),  # type: ignore[arg-type]
+                    status_code=200 if ready else 503)
