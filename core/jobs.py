@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import aggregate
 from . import tables as t
 from .db import Database
-from .errors import FieldError, NotFound, ValidationFailed
+from .errors import NotFound
 from .ids import new_id
 from .pagination import paginate
 from .schemas.common import Page
@@ -50,10 +50,7 @@ def to_job(row: Any) -> Job:
 class JobService(Service):
     async def create(self, data: JobCreate) -> Job:
         """Record a queued job (422 when the brand is not the caller's)."""
-        found = (await self.conn.execute(sa.select(t.brands.c.id).where(
-            t.brands.c.workspace_id == self.ws, t.brands.c.id == data.params.brand_id))).first()
-        if found is None:
-            raise ValidationFailed([FieldError("/params/brand_id", "No such brand in this workspace.")])
+        await self.require_brand(data.params.brand_id, "/params/brand_id")
         return await self.get(await insert_job(self.conn, self.ws, data.kind, data.params.brand_id))
 
     async def get(self, job_id: str) -> Job:

@@ -7,8 +7,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import msgspec
 import sqlalchemy as sa
 
-from .. import tables as t
-from ..errors import FieldError, NotFound, ValidationFailed
+from ..errors import NotFound
 from ..pagination import paginate
 from ..schemas.common import Page
 from .context import Service, utcnow
@@ -63,12 +62,6 @@ class ResourceService(Service, Generic[T]):
             ).values(**values, updated_at=utcnow()))
         return await self.get(object_id)
 
-    async def require_brand(self, brand_id: str, pointer: str = "/brand_id") -> None:
-        """422 naming ``pointer`` when the brand is not one of the caller's."""
-        found = (await self.conn.execute(sa.select(t.brands.c.id).where(
-            t.brands.c.workspace_id == self.ws, t.brands.c.id == brand_id))).first()
-        if found is None:
-            raise ValidationFailed([FieldError(pointer, f"No brand with id {brand_id!r} in this workspace.")])
 
 
 def changes(update: msgspec.Struct) -> dict[str, Any]:
