@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 
 from tribeops.core.db import Database
 from tribeops.core.jobs import JobQueue
+from tribeops.core.plugins import Registry
 from tribeops.core.runtime import Runtime as CoreRuntime
 from tribeops.core.services.context import Caller
 from tribeops.core.services.workspaces import authenticate
@@ -46,10 +47,19 @@ class AppState:
     def __init__(self, runtime: CoreRuntime, queue: JobQueue) -> None:
         self.core = runtime
         self.queue = queue
-        self.settings: Settings = runtime.settings
-        self.db: Database = runtime.db
-        self.registry = runtime.registry
         self.keys = KeyCache(runtime.db, runtime.settings.key_cache_seconds)
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def db(self) -> Database:
+        return self.core.db
+
+    @property
+    def registry(self) -> Registry:
+        return self.core.registry
 
 
 Runtime = NamedDependency[AppState]
