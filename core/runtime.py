@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pluggy
+import sqlalchemy as sa
 
+from . import tables as t
 from .db import Database
 from .idempotency import purge
 from .plugins import Registry, create_manager
@@ -52,11 +54,16 @@ class Runtime:
             self.registry.record_error(failure.plugin, str(failure))
 
     async def check_metrics(self, job: Any) -> list[str]:
-        """After a job: compute the brand's whole-period scorecard and return the metrics' failures
-        (a plugin's metric that raised, say), so the job's result shows them."""
+        """After a job: run every metric on the brand's latest day with data and return the failures
+        (a plugin's metric that raised, say), so the job's result shows them. One day, not the whole
+        history: automatic aggregations follow every ingest and must stay cheap."""
+        brand_id = job.params["brand_id"]
         async with self.db.reading() as conn:
+            last = (await conn.execute(sa.select(sa.func.max(t.rollups.c.day)).where(
+                t.rollups.c.brand_id == brand_id, t.rollups.c.tribe == "*"))).scalar()
+            day = date.fromisoformat(last) if last else datetime.now(timezone.utc).date()
             card = await build(conn, self.registry, Caller(workspace_id=job.workspace_id, cursor_secret=""),
-                               Scope(brand_id=job.params["brand_id"]), None, None, "total")
+                               Scope(brand_id=brand_id), day, day + timedelta(days=1), "total")
         return card.errors
 
     async def close(self) -> None:
