@@ -1,12 +1,21 @@
-"""Incremental aggregation: facts per event, rollups kept by deltas, all in the database.
+"""Incremental aggregation: rollups and member-days kept by deltas, all in the database.
 
-For a brand, a run takes the events added since its watermark. The events whose facts can
-change are those new events, their parents (a reply answers them) and their children (whose
-parent just arrived), so the result never depends on arrival order. For those, the run
-subtracts the old facts from the rollups, recomputes the facts, and adds them back: the
-cost follows what is new, not the history. The whole run is one transaction holding the
-brand's ``agg_state`` row, so a killed run leaves nothing half-done and two runs for one
-brand never overlap.
+What an event means for the metrics splits in two. Its *own* facts (kind, origin, value,
+message, thanks, kit copy, activity...) follow from the event row alone and never change.
+Its *links* (answered by the brand and how fast, a reply to another member, a question
+answered first by the community, an answer to someone else's question) depend on its
+parent and its children, so they change as the conversation grows. Links are kept in
+``event_facts``, one row per event and tribe that has any, and only those: likes,
+impressions and other vanity volume cost no fact rows at all.
+
+For a brand, a run takes the events added since its watermark. The events whose links can
+change are those new events, their parents (a reply answers them) and their children
+(whose parent just arrived), so the result never depends on arrival order. The run
+subtracts those events' stored links from the rollups, recomputes them, and adds back the
+new links plus the own facts of the new events: the cost follows what is new, not the
+history. A rebuild computes everything with set-based joins and one GROUP BY per table.
+The whole run is one transaction holding the brand's ``agg_state`` row, so a killed run
+leaves nothing half-done and two runs for one brand never overlap.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ class Dialect:
     thanks: str
     positive: str
     lock: str
-    temp: str
+    temp: tuple[str, ...]
 
 
 SQLITE = Dialect(
@@ -41,7 +50,8 @@ SQLITE = Dialect(
     thanks="coalesce(json_extract(e.enrichment, '$.thanks'), 0) = 1",
     positive="json_extract(e.enrichment, '$.sentiment_label') = 'positive'",
     lock="",
-    temp="CREATE TEMP TABLE IF NOT EXISTS agg_affected (seq INTEGER PRIMARY KEY)",
+    temp=("CREATE TEMP TABLE IF NOT EXISTS agg_affected (seq INTEGER PRIMARY KEY)",
+          "CREATE TEMP TABLE IF NOT EXISTS agg_facts AS SELECT * FROM event_facts WHERE 0 = 1"),
 )
 POSTGRES = Dialect(
     day="to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
@@ -49,107 +59,164 @@ POSTGRES = Dialect(
     thanks="(e.enrichment ->> 'thanks') = 'true'",
     positive="(e.enrichment ->> 'sentiment_label') = 'positive'",
     lock=" FOR UPDATE",
-    temp="CREATE TEMP TABLE IF NOT EXISTS agg_affected (seq BIGINT PRIMARY KEY) ON COMMIT DELETE ROWS",
+    temp=("CREATE TEMP TABLE IF NOT EXISTS agg_affected (seq BIGINT PRIMARY KEY) ON COMMIT DELETE ROWS",
+          "CREATE TEMP TABLE IF NOT EXISTS agg_facts ON COMMIT DELETE ROWS AS SELECT * FROM event_facts WITH NO DATA"),
 )
 
 
 def dialect_of(conn: AsyncConnection) -> Dialect:
     return POSTGRES if conn.dialect.name == "postgresql" else SQLITE
 
+MESSAGE = "('reply', 'comment', 'mention', 'question')"
+REPLY = "('reply', 'comment', 'answer')"
+ACTIVE = "('reply', 'comment', 'share', 'mention', 'post', 'question', 'answer', 'vote')"
+LINKS = ("answered", "m2m_reply", "q_answered", "q_community", "answer_other_q")
+# Only member messages, replies and answers can have links.
+LINKABLE = "e.origin = 'member' AND e.kind IN ('reply', 'comment', 'mention', 'question', 'answer')"
+FACT_COLUMNS = ("seq", "tribe", "workspace_id", "brand_id", "campaign", "network", "day", "kind", "origin",
+                "member_id", *FACT_FLAGS, "value", "response_minutes")
 
-def _facts_select(d: Dialect, selection: str) -> str:
-    """Facts of the events matching ``selection`` (a condition on ``e``), one row per tribe they count for."""
+
+def _own(d: Dialect) -> dict[str, str]:
+    """The facts an event carries by itself, as SQL over ``e``."""
     member = "e.origin = 'member'"
-    # ``brand_id || ''`` keeps the planners on the thread indexes (post_id, in_reply_to): without
-    # statistics SQLite would rather walk the brand's index, once per event: quadratic.
-    same_brand = "{alias}.brand_id || '' = e.brand_id"
-    first_brand_reply = ("(SELECT MIN(c.occurred_at) FROM events c WHERE c.workspace_id = e.workspace_id "
-                         f"AND {same_brand.format(alias='c')} AND c.in_reply_to = e.post_id AND c.origin = 'brand')")
-    parent_is = ("EXISTS (SELECT 1 FROM events p WHERE p.workspace_id = e.workspace_id AND "
-                 + same_brand.format(alias="p")
-                 + " AND p.post_id = e.in_reply_to AND p.origin = 'member' AND p.member_id <> e.member_id{extra})")
-    first_answer_by_member = (
-        "(SELECT CASE WHEN c.origin = 'member' AND c.member_id <> e.member_id THEN 1 ELSE 0 END FROM events c "
-        "WHERE c.workspace_id = e.workspace_id AND " + same_brand.format(alias="c") + " AND c.in_reply_to = e.post_id "
-        "AND c.kind IN ('reply', 'comment', 'answer') ORDER BY c.occurred_at, c.seq LIMIT 1)")
-    base = f"""
-        SELECT e.seq, e.workspace_id, e.brand_id, coalesce(e.campaign_id, '') AS campaign, e.network,
-               {d.day} AS day, e.kind, e.origin, e.member_id, e.tribe_id, e.value,
-               CASE WHEN e.paid THEN 1 ELSE 0 END AS paid,
-               CASE WHEN {member} AND e.kind IN ('reply', 'comment', 'mention', 'question') THEN 1 ELSE 0 END
-                   AS message,
-               CASE WHEN {member} AND e.kind IN ('reply', 'comment', 'mention', 'question') AND e.post_id IS NOT NULL
-                   THEN {first_brand_reply} END AS first_reply_at,
-               e.occurred_at,
-               CASE WHEN e.kind IN ('post', 'question', 'mention') AND e.in_reply_to IS NULL THEN 1 ELSE 0 END
-                   AS thread_start,
-               CASE WHEN {member} AND e.kind IN ('reply', 'comment', 'answer') THEN 1 ELSE 0 END AS m_reply,
-               CASE WHEN {member} AND e.kind IN ('reply', 'comment', 'answer') AND e.in_reply_to IS NOT NULL
-                   AND {parent_is.format(extra="")} THEN 1 ELSE 0 END AS m2m_reply,
-               CASE WHEN {member} AND e.kind = 'question' AND e.post_id IS NOT NULL
-                   THEN {first_answer_by_member} END AS first_answer_member,
-               CASE WHEN {member} AND {d.thanks} THEN 1 ELSE 0 END AS thanks,
-               CASE WHEN {member} AND NOT e.paid AND e.kind IN ('mention', 'post', 'share') AND {d.positive}
-                   THEN 1 ELSE 0 END AS positive_amp,
-               CASE WHEN {member} AND NOT e.paid AND e.kind IN ('reply', 'comment', 'answer')
-                   AND e.in_reply_to IS NOT NULL AND {parent_is.format(extra=" AND p.kind = 'question'")}
-                   THEN 1 ELSE 0 END AS answer_other_q,
-               CASE WHEN {member} AND e.kind IN ('post', 'share', 'mention') AND e.kit_similarity IS NOT NULL
-                   THEN 1 ELSE 0 END AS mega_text,
-               CASE WHEN {member} AND e.kind IN ('post', 'share', 'mention') AND e.kit_similarity >= 0.8
-                   THEN 1 ELSE 0 END AS mega_copy,
-               CASE WHEN {member} AND e.kind IN ('reply', 'comment', 'share', 'mention', 'post', 'question',
-                   'answer', 'vote') THEN 1 ELSE 0 END AS active
-        FROM events e WHERE {selection}"""
-    minutes = d.minutes.format(a="b.first_reply_at", b="b.occurred_at")
-    columns = f"""b.seq, {{tribe}}, b.workspace_id, b.brand_id, b.campaign, b.network, b.day, b.kind, b.origin,
-               b.member_id, 1, b.paid, b.message,
-               CASE WHEN b.first_reply_at IS NOT NULL THEN 1 ELSE 0 END, b.thread_start, b.m_reply, b.m2m_reply,
-               CASE WHEN b.first_answer_member IS NOT NULL THEN 1 ELSE 0 END, coalesce(b.first_answer_member, 0),
-               b.thanks, b.positive_amp, b.answer_other_q, b.mega_text, b.mega_copy, b.active, b.value,
-               CASE WHEN b.first_reply_at IS NOT NULL THEN
-                   CASE WHEN {minutes} > 0 THEN {minutes} ELSE 0 END END"""
+    amplifies = f"{member} AND e.kind IN ('post', 'share', 'mention')"
+    return {
+        "n": "1",
+        "paid": "CASE WHEN e.paid THEN 1 ELSE 0 END",
+        "message": f"CASE WHEN {member} AND e.kind IN {MESSAGE} THEN 1 ELSE 0 END",
+        "thread_start": "CASE WHEN e.kind IN ('post', 'question', 'mention') AND e.in_reply_to IS NULL THEN 1 ELSE 0 END",
+        "m_reply": f"CASE WHEN {member} AND e.kind IN {REPLY} THEN 1 ELSE 0 END",
+        "thanks": f"CASE WHEN {member} AND {d.thanks} THEN 1 ELSE 0 END",
+        "positive_amp": f"CASE WHEN {amplifies} AND NOT e.paid AND {d.positive} THEN 1 ELSE 0 END",
+        "mega_text": f"CASE WHEN {amplifies} AND e.kit_similarity IS NOT NULL THEN 1 ELSE 0 END",
+        "mega_copy": f"CASE WHEN {amplifies} AND e.kit_similarity >= 0.8 THEN 1 ELSE 0 END",
+        "active": f"CASE WHEN {member} AND e.kind IN {ACTIVE} THEN 1 ELSE 0 END",
+    }
+
+
+def _links(d: Dialect) -> dict[str, str]:
+    """The facts an event owes to its thread, as SQL over ``e`` and the summaries of its
+    children (``c``: first brand reply; ``a``: first answer) and of its parent (``p``)."""
+    member = "e.origin = 'member'"
+    answered = f"{member} AND e.kind IN {MESSAGE} AND c.brand_at IS NOT NULL"
+    minutes = d.minutes.format(a="c.brand_at", b="e.occurred_at")
+    # "Some member event with that post_id is by another member": its lowest or highest member differs.
+    other = "(p.{lo} <> e.member_id OR p.{hi} <> e.member_id)"
+    return {
+        "answered": f"CASE WHEN {answered} THEN 1 ELSE 0 END",
+        "m2m_reply": f"CASE WHEN {member} AND e.kind IN {REPLY} AND {other.format(lo='m_lo', hi='m_hi')} "
+                     "THEN 1 ELSE 0 END",
+        "q_answered": f"CASE WHEN {member} AND e.kind = 'question' AND a.first_origin IS NOT NULL THEN 1 ELSE 0 END",
+        "q_community": f"CASE WHEN {member} AND e.kind = 'question' AND a.first_origin = 'member' "
+                       "AND a.first_member <> e.member_id THEN 1 ELSE 0 END",
+        "answer_other_q": f"CASE WHEN {member} AND NOT e.paid AND e.kind IN {REPLY} "
+                          f"AND {other.format(lo='q_lo', hi='q_hi')} THEN 1 ELSE 0 END",
+        "response_minutes": f"CASE WHEN {answered} THEN CASE WHEN {minutes} > 0 THEN {minutes} ELSE 0 END END",
+    }
+
+
+def _thread_joins(first_brand: str, first_answer: str, parent: str, brand_index: bool) -> str:
+    """Summaries of the threads around ``e``, each joined once: the first brand reply to an
+    event (``c``), the first answer to it (``a``) and the members behind its parent (``p``).
+    Each argument narrows which post ids get summarised (a condition on ``x`` that also
+    leaves out null ids: an ``IS NOT NULL`` next to an ``IN`` list would lead SQLite to walk
+    the whole index).
+
+    A rebuild reads the brand through its index (``brand_index``); an incremental run
+    narrows by post id, and ``brand_id || ''`` keeps the planners on the thread indexes.
+    """
+    brand = "x.workspace_id = :w AND x.brand_id " + ("= :b" if brand_index else "|| '' = :b")
+    c = (f"SELECT x.in_reply_to AS pid, MIN(x.occurred_at) AS brand_at FROM events x WHERE {brand} "
+         f"AND x.origin = 'brand'{first_brand} GROUP BY x.in_reply_to")
+    # The window picks one row per post id; the GROUP BY around it (a no-op) lets SQLite index
+    # the result for the join instead of scanning it once per event.
+    a = ("SELECT pid, MIN(first_origin) AS first_origin, MIN(first_member) AS first_member FROM ("
+         "SELECT x.in_reply_to AS pid, x.origin AS first_origin, x.member_id AS first_member, "
+         "ROW_NUMBER() OVER (PARTITION BY x.in_reply_to ORDER BY x.occurred_at, x.seq) AS rn "
+         f"FROM events x WHERE {brand} AND x.kind IN {REPLY}{first_answer}) w "
+         "WHERE rn = 1 GROUP BY pid")
+    p = ("SELECT x.post_id AS pid, MIN(x.member_id) AS m_lo, MAX(x.member_id) AS m_hi, "
+         "MIN(CASE WHEN x.kind = 'question' THEN x.member_id END) AS q_lo, "
+         "MAX(CASE WHEN x.kind = 'question' THEN x.member_id END) AS q_hi "
+         f"FROM events x WHERE {brand} AND x.origin = 'member'{parent} GROUP BY x.post_id")
+    return (f" LEFT JOIN ({c}) c ON c.pid = e.post_id LEFT JOIN ({a}) a ON a.pid = e.post_id"
+            f" LEFT JOIN ({p}) p ON p.pid = e.in_reply_to")
+
+
+def _around(selection: str) -> tuple[str, str, str, bool]:
+    """Thread narrowings for the events in ``selection`` (a condition on ``s``)."""
+    ids = "SELECT s.{col} FROM events s WHERE " + selection + " AND s.{col} IS NOT NULL"
+    children = f" AND x.in_reply_to IN ({ids.format(col='post_id')})"
+    return children, children, f" AND x.post_id IN ({ids.format(col='in_reply_to')})", False
+
+
+# A whole brand: answers are only looked up for questions, parents only for replies.
+WHOLE_BRAND = (" AND x.in_reply_to IS NOT NULL",
+               " AND x.in_reply_to IN (SELECT q.post_id FROM events q WHERE q.workspace_id = :w AND q.brand_id = :b "
+               "AND q.origin = 'member' AND q.kind = 'question' AND q.post_id IS NOT NULL)",
+               " AND x.post_id IN (SELECT r.in_reply_to FROM events r WHERE r.workspace_id = :w AND r.brand_id = :b "
+               f"AND r.origin = 'member' AND r.kind IN {REPLY} AND r.in_reply_to IS NOT NULL)",
+               True)
+
+
+def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str, bool] | None = None,
+           columns: tuple[str, ...] = FACT_COLUMNS) -> str:
+    """Facts of the events matching ``selection`` (a condition on ``e``), one row per tribe
+    they count for, as ``columns`` (of ``FACT_COLUMNS``). ``links`` is None for own facts
+    only (links 0), else the narrowings given to :func:`_thread_joins`."""
+    linked = _links(d) if links is not None else {**{name: "0" for name in LINKS}, "response_minutes": "NULL"}
+    exprs = {"campaign": "coalesce(e.campaign_id, '')", "day": d.day, **_own(d), **linked}
+    # The fan-out below needs these whatever is asked.
+    wanted = dict.fromkeys(("seq", "workspace_id", "brand_id", "member_id", "tribe_id",
+                            *(c for c in columns if c != "tribe")))
+    base = (f"SELECT {', '.join(f'{exprs[c]} AS {c}' if c in exprs else f'e.{c}' for c in wanted)} "
+            f"FROM events e{_thread_joins(*links) if links is not None else ''} WHERE {selection}")
+    out = ", ".join("{tribe} AS tribe" if c == "tribe" else f"b.{c}" for c in columns)
+    if not tribes:
+        return f"SELECT {out.format(tribe=chr(39) + '*' + chr(39))} FROM ({base}) b"
     # One row per tribe the event counts for: "*" always, then its own tribe or its member's
     # tribes. Three selects over ``b`` rather than a join back to it (which SQLite nests).
     return f"""
         WITH b AS ({base})
-        SELECT {columns.format(tribe="'*'")} FROM b
+        SELECT {out.format(tribe="'*'")} FROM b
         UNION ALL
-        SELECT {columns.format(tribe="b.tribe_id")} FROM b
-            JOIN tribes tr ON tr.id = b.tribe_id AND tr.brand_id = b.brand_id
+        SELECT {out.format(tribe="b.tribe_id")} FROM b JOIN tribes tr ON tr.id = b.tribe_id AND tr.brand_id = b.brand_id
         UNION ALL
-        SELECT {columns.format(tribe="tm.tribe_id")} FROM b
+        SELECT {out.format(tribe="tm.tribe_id")} FROM b
             JOIN tribe_members tm ON tm.workspace_id = b.workspace_id AND tm.member_id = b.member_id
                 AND tm.source <> 'excluded'
             JOIN tribes tr ON tr.id = tm.tribe_id AND tr.brand_id = b.brand_id
             WHERE b.tribe_id IS NULL"""
 
 
-FACT_COLUMNS = ("seq", "tribe", "workspace_id", "brand_id", "campaign", "network", "day", "kind", "origin",
-                "member_id", *FACT_FLAGS, "value", "response_minutes")
+def _add(table: str, key: tuple[str, ...], sums: dict[str, str], source: str, upsert: bool = True) -> str:
+    """Add the grouped ``sums`` (SQL over ``source``'s columns; a sum left out adds 0) to ``table``.
 
-
-def _apply(table: str, key: tuple[str, ...], sums: tuple[str, ...], sign: str, selection: str) -> str:
-    """Add (``+``) or subtract (``-``) the facts matching ``selection`` to ``table``'s rows.
-
-    Facts whose sums are all zero change nothing; member-days skip them (likes, impressions...),
-    which spares most of that GROUP BY.
+    Each grouped row costs one primary-key probe (an UPDATE ... FROM may walk the whole
+    target table instead); subtracting is adding negated sums.
     """
-    if table == "member_days":
-        selection = f"({selection}) AND ({' OR '.join(f'{s} > 0' for s in sums)})"
-    # Subtracting is adding negated sums through the same upsert: each grouped row then costs one
-    # primary-key probe (an UPDATE ... FROM may walk the whole target table instead).
-    negate = "-" if sign == "-" else ""
-    fact_sums = ", ".join(f"{negate}SUM({s}) AS {s}" for s in sums)
-    grouped = (f"SELECT {', '.join(key)}, MIN(workspace_id) AS workspace_id, {fact_sums} FROM event_facts "
-               f"WHERE {selection} GROUP BY {', '.join(key)}")
-    updates = ", ".join(f"{s} = {table}.{s} + excluded.{s}" for s in sums)
-    return (f"INSERT INTO {table} ({', '.join(key)}, workspace_id, {', '.join(sums)}) SELECT * FROM ({grouped}) g "
-            f"WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
+    names = ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS
+    # Rollups are few: sorting by day first (events come roughly in time order) is the cheap
+    # GROUP BY. Member-days are many: grouped in key order, they go into their index in order.
+    group = sorted(key, key=lambda c: c != "day") if table == "rollups" else key
+    grouped = (f"SELECT {', '.join(key)}, MIN(workspace_id) AS workspace_id, "
+               + ", ".join(f"SUM({sums.get(s, '0')}) AS {s}" for s in names)
+               + f" FROM {source} GROUP BY {', '.join(group)}")
+    sql = f"INSERT INTO {table} ({', '.join(key)}, workspace_id, {', '.join(names)}) SELECT * FROM ({grouped}) g"
+    if not upsert:
+        return sql + f" ORDER BY {', '.join(key)}"
+    updates = ", ".join(f"{s} = {table}.{s} + excluded.{s}" for s in names if s in sums)
+    return f"{sql} WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
 
 
 async def _exec(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Any:
     return await conn.execute(sa.text(sql), params)
+
+
+async def _planner(conn: AsyncConnection, value: str, methods: tuple[str, ...]) -> None:
+    for method in methods:
+        await conn.exec_driver_sql(f"SET LOCAL enable_{method} = {value}")
 
 
 async def _lock_state(conn: AsyncConnection, ws: str, brand_id: str) -> int:
@@ -158,6 +225,15 @@ async def _lock_state(conn: AsyncConnection, ws: str, brand_id: str) -> int:
                       "ON CONFLICT (brand_id) DO NOTHING", {"w": ws, "b": brand_id})
     row = (await _exec(conn, f"SELECT watermark FROM agg_state WHERE brand_id = :b{d.lock}", {"b": brand_id})).one()
     return int(row.watermark)
+
+
+async def _has_tribes(conn: AsyncConnection, brand_id: str) -> bool:
+    return (await _exec(conn, "SELECT 1 AS x FROM tribes WHERE brand_id = :b LIMIT 1", {"b": brand_id})).first() is not None
+
+
+def _links_of(table: str, sign: str = "") -> dict[str, str]:
+    """The sums of ``table`` that links feed, as ``sign``-ed columns of a facts source."""
+    return {s: f"{sign}{s}" for s in (ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS) if s in LINKS}
 
 
 async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, Any]:
@@ -171,9 +247,13 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, 
         if conn.dialect.name == "postgresql":
             # An incremental run touches a few rows per new event, all through indexes; PostgreSQL
             # would rather hash-join a whole-table scan for the children of thousands of new posts.
-            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        await conn.exec_driver_sql(d.temp)
+            await _planner(conn, "off", ("seqscan", "hashjoin", "mergejoin"))
+            # Costs inflated by those switches would make every statement worth compiling: it never is.
+            await conn.exec_driver_sql("SET LOCAL jit = off")
+        for ddl in d.temp:
+            await conn.exec_driver_sql(ddl)
         await conn.exec_driver_sql("DELETE FROM agg_affected")
+        await conn.exec_driver_sql("DELETE FROM agg_facts")
         new = "SELECT {col} FROM events WHERE brand_id = :b AND seq > :lo AND seq <= :hi AND {col} IS NOT NULL"
         await _exec(conn, f"""
             INSERT INTO agg_affected (seq)
@@ -183,14 +263,33 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, 
             UNION SELECT e.seq FROM events e WHERE e.workspace_id = :w AND e.brand_id || '' = :b
                 AND e.in_reply_to IN ({new.format(col="post_id")})""", p)
         affected = (await _exec(conn, "SELECT COUNT(*) AS n FROM agg_affected", {})).one().n
+        if conn.dialect.name == "postgresql":  # from here on, the small summaries hash-join best
+            await conn.exec_driver_sql("ANALYZE agg_affected")
+            await _planner(conn, "on", ("hashjoin",))
         in_affected = "seq IN (SELECT seq FROM agg_affected)"
-        for table, key, sums in (("rollups", ROLLUP_KEY, ROLLUP_SUMS), ("member_days", MEMBER_KEY, MEMBER_SUMS)):
-            await _exec(conn, _apply(table, key, sums, "-", in_affected), p)
+        # The links these events had so far leave the sums; then their rows go.
+        for table, key in (("rollups", ROLLUP_KEY), ("member_days", MEMBER_KEY)):
+            sums = _links_of(table, "-")
+            feeding = " OR ".join(f"{s} > 0" for s in sums)
+            stored = f"(SELECT * FROM event_facts WHERE {in_affected} AND ({feeding})) f"
+            await _exec(conn, _add(table, key, sums, stored), p)
         await _exec(conn, f"DELETE FROM event_facts WHERE {in_affected}", p)
+        narrowed = _around("s." + in_affected)
+        await _exec(conn, f"INSERT INTO agg_facts ({', '.join(FACT_COLUMNS)}) "
+                          f"{_facts(d, 'e.' + in_affected, await _has_tribes(conn, brand_id), narrowed)}", p)
+        any_link = " OR ".join(f"{name} > 0" for name in LINKS)
         await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) "
-                          f"{_facts_select(d, 'e.' + in_affected)}", p)
-        for table, key, sums in (("rollups", ROLLUP_KEY, ROLLUP_SUMS), ("member_days", MEMBER_KEY, MEMBER_SUMS)):
-            await _exec(conn, _apply(table, key, sums, "+", in_affected), p)
+                          f"SELECT {', '.join(FACT_COLUMNS)} FROM agg_facts WHERE {any_link}", p)
+        # Back in: every recomputed link, and the own facts of the new events only.
+        is_new = "seq > :lo AND seq <= :hi"
+        for table, key in (("rollups", ROLLUP_KEY), ("member_days", MEMBER_KEY)):
+            names = ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS
+            sums = {s: s if s in LINKS else f"CASE WHEN {is_new} THEN {s} ELSE 0 END" for s in names}
+            source = "agg_facts"
+            if table == "member_days":  # facts that add nothing to member-days (likes...) are left out
+                source = (f"(SELECT * FROM agg_facts WHERE answer_other_q > 0 "
+                          f"OR ({is_new} AND (active > 0 OR positive_amp > 0))) f")
+            await _exec(conn, _add(table, key, sums, source), p)
     await _exec(conn, "UPDATE agg_state SET watermark = :hi, pending = 0, fresh_as_of = :now WHERE brand_id = :b",
                 {**p, "hi": max(watermark, newest or 0), "now": utcnow()})
     return {"brand_id": brand_id, "from_seq": watermark, "to_seq": max(watermark, newest or 0),
@@ -198,18 +297,38 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, 
 
 
 async def rebuild(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, Any]:
-    """Recompute everything of the brand from its events (kit similarities included)."""
+    """Recompute everything of the brand from its events (kit similarities included).
+
+    Links first (set-based, over the events that can have any), then each table in one
+    GROUP BY over the events' own facts and the links just stored.
+    """
     d = dialect_of(conn)
     await _lock_state(conn, ws, brand_id)
     await refresh_similarities(conn, ws, brand_id)
+    if conn.dialect.name == "postgresql":
+        # The sorts and hashes of a whole brand stay in memory rather than spill to disk.
+        await conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
     for table in ("event_facts", "rollups", "member_days"):
         await _exec(conn, f"DELETE FROM {table} WHERE brand_id = :b", {"b": brand_id})
     newest = (await _exec(conn, "SELECT MAX(seq) AS m FROM events WHERE brand_id = :b", {"b": brand_id})).one().m or 0
     p = {"w": ws, "b": brand_id, "hi": newest}
+    tribes = await _has_tribes(conn, brand_id)
     scope = "e.brand_id = :b AND e.workspace_id = :w AND e.seq <= :hi"
-    await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) {_facts_select(d, scope)}", p)
-    for table, key, sums in (("rollups", ROLLUP_KEY, ROLLUP_SUMS), ("member_days", MEMBER_KEY, MEMBER_SUMS)):
-        await _exec(conn, _apply(table, key, sums, "+", "brand_id = :b"), p)
+    any_link = " OR ".join(f"f.{name} > 0" for name in LINKS)
+    await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) SELECT * FROM "
+                      f"({_facts(d, f'{scope} AND {LINKABLE}', tribes, WHOLE_BRAND)}) f WHERE {any_link}", p)
+    links = "(SELECT * FROM event_facts WHERE brand_id = :b) f"
+    for table, key in (("rollups", ROLLUP_KEY), ("member_days", MEMBER_KEY)):
+        names = ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS
+        own = f"({_facts(d, scope, tribes, columns=(*key, 'workspace_id', *names))}) o"
+        columns = ", ".join(key) + ", workspace_id, "
+        own_part = f"SELECT {columns}{', '.join(f'0 AS {s}' if s in LINKS else s for s in names)} FROM {own}"
+        link_part = f"SELECT {columns}{', '.join(s if s in LINKS else '0' for s in names)} FROM {links}"
+        if table == "member_days":
+            own_part += " WHERE o.active > 0 OR o.positive_amp > 0"
+            link_part += " WHERE f.answer_other_q > 0"
+        both = f"({own_part} UNION ALL {link_part}) u"
+        await _exec(conn, _add(table, key, {s: s for s in names}, both, upsert=False), p)
     await _exec(conn, "UPDATE agg_state SET watermark = :hi, pending = 0, fresh_as_of = :now WHERE brand_id = :b",
                 {**p, "now": utcnow()})
     return {"brand_id": brand_id, "from_seq": 0, "to_seq": newest}

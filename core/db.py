@@ -26,6 +26,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # 64 MiB of page cache per connection (the default is 2 MiB): index inserts and the
+    # GROUP BY sorts of aggregation stay in memory instead of re-reading pages.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

@@ -41,8 +41,11 @@ class MetricContext(Protocol):
       ``answered``, ``thread_start``, ``m_reply``, ``m2m_reply``, ``q_answered``,
       ``q_community``, ``thanks``, ``mega_text``, ``mega_copy``, ``active``;
     - ``member_days`` (also ``member_id``): ``active``, ``positive_amp``, ``answer_other_q``;
-    - ``event_facts``: one row per event and tribe with the same flags, ``member_id``,
-      ``kind``, ``origin``, ``paid`` and ``response_minutes``.
+    - ``event_facts``: one row per event and tribe *with a conversation link* (``answered``,
+      ``m2m_reply``, ``q_answered``, ``q_community`` or ``answer_other_q`` is 1), with all the
+      flags, ``member_id``, ``kind``, ``origin``, ``paid`` and ``response_minutes``. Events
+      without links (likes, impressions, unanswered posts...) have no row: count them in
+      ``rollups``.
 
     In SQL given to :meth:`scalar`, ``{where}`` is the scope and period condition and
     ``{scope}`` the scope alone; ``:from_day`` and ``:to_day`` bound the period [from, to).

@@ -261,8 +261,10 @@ FACT_FLAGS = ("n", "paid", "message", "answered", "thread_start", "m_reply", "m2
               "q_community", "thanks", "positive_amp", "answer_other_q", "mega_text", "mega_copy", "active")
 MEMBER_SUMS = ("active", "positive_amp", "answer_other_q")
 
-# What each event means for the metrics, once per tribe it counts for (tribe "*" = counted
-# once, whatever the tribes). Recomputed for an event when it, a parent or a child arrives.
+# What an event with conversation links (answered, replies between members, answered
+# questions) means for the metrics, once per tribe it counts for (tribe "*" = counted once,
+# whatever the tribes). Recomputed when the event, a parent or a child arrives; events
+# without links have no row (their facts go straight into the rollups).
 event_facts = sa.Table(
     "event_facts",
     metadata,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
+
+from tribeops.core.db import Database
+from tribeops.core.settings import Settings
 
 from ..scoring import run_job, values
 
@@ -126,6 +131,32 @@ def test_series_and_rebuild_agree(client: TestClient[Any], admin: dict[str, str]
     before = values(card)
     assert run_job(client, admin, scored["brand"], "scorecards.rebuild")["status"] == "succeeded"
     assert values(client.get("/v1/scorecards", params=params, headers=admin).json()) == before
+
+
+def _fact_rows(database_url: str, brand_id: str) -> list[tuple[str, str]]:
+    async def read() -> list[tuple[str, str]]:
+        db = Database.from_settings(Settings(database_url=database_url))
+        try:
+            async with db.reading() as conn:
+                rows = await conn.execute(sa.text("SELECT e.id, f.tribe FROM event_facts f JOIN events e "
+                                                  "ON e.seq = f.seq WHERE f.brand_id = :b"), {"b": brand_id})
+                return sorted((r.id, r.tribe) for r in rows)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def test_only_events_with_links_keep_fact_rows(client: TestClient[Any], admin: dict[str, str], database_url: str,
+                                               scored: dict[str, Any]) -> None:
+    # Answered by the brand (E3, E6), replying to another member (E4, E8, E10), a question the
+    # community answered (E9); likes, impressions, mentions and unanswered comments have none.
+    # E3 is Anna's, so it counts for her tribe too.
+    expected = sorted([("E3", "*"), ("E3", scored["tribe"]), ("E4", "*"), ("E6", "*"), ("E8", "*"),
+                       ("E9", "*"), ("E10", "*")])
+    assert _fact_rows(database_url, scored["brand"]) == expected
+    assert run_job(client, admin, scored["brand"], "scorecards.rebuild")["status"] == "succeeded"
+    assert _fact_rows(database_url, scored["brand"]) == expected
 
 
 def test_compare_campaigns_and_bad_scopes(client: TestClient[Any], admin: dict[str, str],
