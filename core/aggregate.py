@@ -290,7 +290,8 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, 
                 source = (f"(SELECT * FROM agg_facts WHERE answer_other_q > 0 "
                           f"OR ({is_new} AND (active > 0 OR positive_amp > 0))) f")
             await _exec(conn, _add(table, key, sums, source), p)
-    await _exec(conn, "UPDATE agg_state SET watermark = :hi, pending = 0, fresh_as_of = :now WHERE brand_id = :b",
+    # A rebuild still due keeps the brand pending (the scheduler runs it next).
+    await _exec(conn, "UPDATE agg_state SET watermark = :hi, pending = rebuild, fresh_as_of = :now WHERE brand_id = :b",
                 {**p, "hi": max(watermark, newest or 0), "now": utcnow()})
     return {"brand_id": brand_id, "from_seq": watermark, "to_seq": max(watermark, newest or 0),
             "events_recomputed": int(affected)}
@@ -329,9 +330,23 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, An
             link_part += " WHERE f.answer_other_q > 0"
         both = f"({own_part} UNION ALL {link_part}) u"
         await _exec(conn, _add(table, key, {s: s for s in names}, both, upsert=False), p)
-    await _exec(conn, "UPDATE agg_state SET watermark = :hi, pending = 0, fresh_as_of = :now WHERE brand_id = :b",
-                {**p, "now": utcnow()})
+    await _exec(conn, "UPDATE agg_state SET watermark = :hi, pending = 0, rebuild = 0, fresh_as_of = :now "
+                      "WHERE brand_id = :b", {**p, "now": utcnow()})
     return {"brand_id": brand_id, "from_seq": 0, "to_seq": newest}
+
+
+async def mark_for_rebuild(conn: AsyncConnection, ws: str, brand_ids: list[str]) -> None:
+    """Flag brands whose past events changed hands (a merge) or tribes (a membership edit): the
+    scheduler runs a rebuild for them, and their scorecards say ``pending`` until it has.
+
+    Call it before touching the events: it takes the brands' ``agg_state`` rows first, in one
+    order, as ingest and aggregation do, so none of them can deadlock with it.
+    """
+    now = utcnow()
+    for brand_id in sorted(set(brand_ids)):
+        await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending, touched_at, rebuild) "
+                          "VALUES (:w, :b, 0, 1, :now, 1) ON CONFLICT (brand_id) DO UPDATE SET pending = 1, "
+                          "rebuild = 1, touched_at = :now", {"w": ws, "b": brand_id, "now": now})
 
 
 async def refresh_similarities(conn: AsyncConnection, ws: str, brand_id: str, chunk: int = 5000) -> int:

@@ -153,11 +153,13 @@ async def sweep(db: Database, older_than: timedelta = STALE) -> list[tuple[str, 
 
 async def schedule_pending(db: Database, debounce: timedelta = DEBOUNCE) -> list[str]:
     """Queue an aggregation for each brand with new events (touched at least ``debounce`` ago)
-    that has none queued or running: clients that only send events see scorecards catch up."""
+    that has none queued or running: clients that only send events see scorecards catch up.
+    Brands flagged by a merge or a tribe edit get a rebuild instead."""
     s = t.agg_state.c
-    busy = sa.select(J.subject).where(J.status.in_(("queued", "running")), J.kind == "scorecards.aggregate",
-                                      J.subject == s.brand_id)
+    busy = sa.select(J.subject).where(J.status.in_(("queued", "running")), J.subject == s.brand_id,
+                                      J.kind.in_(("scorecards.aggregate", "scorecards.rebuild")))
     async with db.transaction() as conn:
-        due = (await conn.execute(sa.select(s.workspace_id, s.brand_id).where(
+        due = (await conn.execute(sa.select(s.workspace_id, s.brand_id, s.rebuild).where(
             s.pending == 1, s.touched_at < utcnow() - debounce, ~sa.exists(busy)))).all()
-        return [await insert_job(conn, row.workspace_id, "scorecards.aggregate", row.brand_id) for row in due]
+        return [await insert_job(conn, row.workspace_id, "scorecards.rebuild" if row.rebuild else
+                                 "scorecards.aggregate", row.brand_id) for row in due]

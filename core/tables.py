@@ -255,6 +255,8 @@ agg_state = sa.Table(
     sa.Column("pending", sa.Integer(), nullable=False),
     sa.Column("fresh_as_of", UTCDateTime(), nullable=True),
     sa.Column("touched_at", UTCDateTime(), nullable=True),
+    # Merges and tribe edits change who did what in the past: the next run is a rebuild.
+    sa.Column("rebuild", sa.Integer(), nullable=False, server_default="0"),
 )
 
 FACT_FLAGS = ("n", "paid", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",

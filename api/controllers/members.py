@@ -43,7 +43,9 @@ class MemberController(Controller):
     async def merge_member(self, runtime: Runtime, caller: CallerDep, member_id: MemberIdParam,
                            data: Annotated[MergeRequest, body({"member_id": "mbr_01JD0000000000000000000001"},
                                                               "The member to merge into this one.")]) -> Member:
-        """Two identities of one person become one member: identities, events and tribes move over."""
+        """Two identities of one person become one member: identities, events and tribes move over.
+        The scorecards of the brands they were active for are rebuilt shortly after (until then
+        they answer `pending: true`)."""
         async with runtime.db.transaction() as conn:
             return await MemberService(conn, caller).merge(member_id, data.member_id)
 
@@ -57,6 +59,8 @@ class TribeMemberController(Controller):
     async def add_tribe_member(self, runtime: Runtime, caller: CallerDep, tribe_id: Annotated[str, IdParam],
                                data: Annotated[TribeMemberAdd, body({"member_id": "mbr_01JD0000000000000000000000"},
                                                                     "The member to add.")]) -> TribeMembership:
+        """The member joins the tribe by hand (lifting an earlier removal). Their past events count
+        for the tribe once the brand's scorecards are rebuilt, shortly after."""
         async with runtime.db.transaction() as conn:
             return await MemberService(conn, caller).add_to_tribe(tribe_id, data.member_id)
 
@@ -64,6 +68,7 @@ class TribeMemberController(Controller):
             opt={"scope": "write"}, responses=problems(*READ_ERRORS))
     async def remove_tribe_member(self, runtime: Runtime, caller: CallerDep, tribe_id: Annotated[str, IdParam],
                                   member_id: MemberIdParam) -> None:
-        """The member leaves the tribe and the tribe's rules will not add them back."""
+        """The member leaves the tribe and the tribe's rules will not add them back. Their past
+        events stop counting for the tribe once the brand's scorecards are rebuilt, shortly after."""
         async with runtime.db.transaction() as conn:
             await MemberService(conn, caller).remove_from_tribe(tribe_id, member_id)

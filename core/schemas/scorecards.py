@@ -55,7 +55,8 @@ class Scorecard(msgspec.Struct, kw_only=True):
     fresh_as_of: Timestamp | None
     """When the aggregates were last brought up to date (null: never aggregated yet)."""
     pending: bool
-    """Events arrived since ``fresh_as_of``; an aggregation will pick them up shortly."""
+    """Events arrived, or a member merge or tribe edit re-attributed past events, since
+    ``fresh_as_of``; an aggregation (or a rebuild) will pick them up shortly."""
     errors: Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(max_length=100)] = []
     """Metrics whose computation failed (a plugin's, for instance), named with their plugin."""
 

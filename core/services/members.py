@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .. import tables as t
+from ..aggregate import mark_for_rebuild
 from ..errors import FieldError, NotFound, ValidationFailed
 from ..pagination import paginate
 from ..schemas.common import Page
@@ -81,6 +82,7 @@ class MemberService(Service):
                                                                     M.id == other_id))).first()
         if other is None or other.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {other_id!r} to merge in this workspace.")])
+        await self._restate((member_id, other_id))
         ws_other = (I.workspace_id == self.ws, I.member_id == other_id)
         await self.conn.execute(sa.update(t.member_identities).where(*ws_other).values(member_id=member_id))
         await self.conn.execute(sa.update(t.events).where(E.workspace_id == self.ws, E.member_id == other_id)
@@ -99,6 +101,7 @@ class MemberService(Service):
         row = (await self.conn.execute(sa.select(t.members).where(M.workspace_id == self.ws, M.id == member_id))).first()
         if row is None or row.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {member_id!r} in this workspace.")])
+        await self._restate((member_id,), tribe_id)
         now = utcnow()
         await self.conn.execute(sa.delete(t.tribe_members).where(TM.tribe_id == tribe_id, TM.member_id == member_id))
         await self.conn.execute(sa.insert(t.tribe_members).values(workspace_id=self.ws, tribe_id=tribe_id,
@@ -112,8 +115,19 @@ class MemberService(Service):
             TM.workspace_id == self.ws, TM.tribe_id == tribe_id, TM.member_id == member_id))).scalar()
         if found is None or found == "excluded":
             raise NotFound("tribe member", member_id)
+        await self._restate((member_id,), tribe_id)
         await self.conn.execute(sa.update(t.tribe_members).where(TM.tribe_id == tribe_id, TM.member_id == member_id)
                                 .values(source="excluded", created_at=utcnow()))
+
+    async def _restate(self, member_ids: tuple[str, ...], tribe_id: str | None = None) -> None:
+        """The brands (of the tribe, if given) where these members have events get rebuilt:
+        their past events now belong to someone else, or count for other tribes."""
+        E = t.events.c
+        query = sa.select(E.brand_id).distinct().where(E.workspace_id == self.ws, E.member_id.in_(member_ids))
+        if tribe_id is not None:
+            query = query.where(E.brand_id == sa.select(t.tribes.c.brand_id).where(t.tribes.c.id == tribe_id)
+                                .scalar_subquery())
+        await mark_for_rebuild(self.conn, self.ws, list((await self.conn.execute(query)).scalars()))
 
     async def _require(self, table: sa.Table, object_id: str, kind: str) -> None:
         found = (await self.conn.execute(sa.select(table.c.id).where(table.c.workspace_id == self.ws,

@@ -1,0 +1,26 @@
+"""aggregation state: a flag for brands whose history must be recomputed
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-23 04:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('agg_state') as batch:
+        batch.add_column(sa.Column('rebuild', sa.Integer(), nullable=False, server_default='0'))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('agg_state') as batch:
+        batch.drop_column('rebuild')
