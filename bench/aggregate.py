@@ -100,10 +100,9 @@ async def analyze(db: Database) -> None:
         await conn.exec_driver_sql("ANALYZE")
 
 
-async def timed(db: Database, work: Any, *args: Any) -> float:
+async def timed(db: Database, kind: str, ws: str, brand: str) -> float:
     started = time.perf_counter()
-    async with db.transaction() as conn:
-        await work(conn, *args)
+    await aggregate.run(db, kind, ws, brand)
     return time.perf_counter() - started
 
 
@@ -123,14 +122,14 @@ async def brand_with_history(runtime: Runtime, name: str, history: int, seed: in
         brand = (await BrandService(conn, caller).create(BrandCreate(name=name))).id
     await load(runtime.db, rows(caller.workspace_id, brand, history, 0, seed))
     await analyze(runtime.db)
-    rebuild = await timed(runtime.db, aggregate.rebuild, caller.workspace_id, brand)
+    rebuild = await timed(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
     return caller, brand, rebuild
 
 
 async def incremental(runtime: Runtime, caller: Any, brand: str, history: int, seed: int) -> float:
     new = rows(caller.workspace_id, brand, 10_000, history * 2, seed + 1, minutes_from=history // 2)
     await load(runtime.db, new)
-    return await timed(runtime.db, aggregate.aggregate, caller.workspace_id, brand)
+    return await timed(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
 
 
 def duckdb_reference(data: list[tuple[Any, ...]], workdir: Path) -> tuple[float, dict[str, float | None]]:
@@ -174,7 +173,7 @@ async def bench(url: str, backend: str, history: int, workdir: Path) -> None:
         caller, big, rebuild = await brand_with_history(runtime, "big", history, 2)
         scan = await plain_scan(runtime.db, big)
         inc_big = await incremental(runtime, caller, big, history, 2)
-        rebuild_again = await timed(runtime.db, aggregate.rebuild, caller.workspace_id, big)
+        rebuild_again = await timed(runtime.db, "scorecards.rebuild", caller.workspace_id, big)
         async with runtime.db.reading() as conn:
             card = await build(conn, runtime.registry, caller, Scope(brand_id=big), None, None, "total")
         ours = {m.name: m.value for m in card.metrics}

@@ -14,8 +14,11 @@ change are those new events, their parents (a reply answers them) and their chil
 subtracts those events' stored links from the rollups, recomputes them, and adds back the
 new links plus the own facts of the new events: the cost follows what is new, not the
 history. A rebuild computes everything with set-based joins and one GROUP BY per table.
-The whole run is one transaction holding the brand's ``agg_state`` row, so a killed run
-leaves nothing half-done and two runs for one brand never overlap.
+A run first fixes its horizon in a short transaction that takes the brand's ``agg_state``
+row, which ingest holds while it inserts: once it has it, every event at or below the
+newest ``seq`` is committed. The run itself is one transaction (a killed run leaves nothing
+half-done) that excludes other runs for the brand but not ingest: on PostgreSQL a long
+rebuild never stalls the brand's incoming events.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .db import Database
 from .services.context import utcnow
-from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
 from .similarity import similarity
+from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
 
 ROLLUP_KEY = ("brand_id", "campaign", "tribe", "network", "day", "kind", "origin")
 MEMBER_KEY = ("brand_id", "campaign", "tribe", "network", "day", "member_id")
@@ -219,12 +223,49 @@ async def _planner(conn: AsyncConnection, value: str, methods: tuple[str, ...]) 
         await conn.exec_driver_sql(f"SET LOCAL enable_{method} = {value}")
 
 
-async def _lock_state(conn: AsyncConnection, ws: str, brand_id: str) -> int:
-    d = dialect_of(conn)
-    await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending) VALUES (:w, :b, 0, 1) "
-                      "ON CONFLICT (brand_id) DO NOTHING", {"w": ws, "b": brand_id})
-    row = (await _exec(conn, f"SELECT watermark FROM agg_state WHERE brand_id = :b{d.lock}", {"b": brand_id})).one()
-    return int(row.watermark)
+@dataclass(frozen=True)
+class Horizon:
+    """Where a run stops: the brand's newest committed ``seq``, and its ``agg_state`` touch count
+    then (ingest, merges and tribe edits bump it; a run that sees it moved leaves work pending)."""
+
+    seq: int
+    touches: int
+
+
+async def horizon(db: Database, ws: str, brand_id: str) -> Horizon:
+    """Take the brand's ``agg_state`` row (waiting for in-flight ingest) and read its newest event."""
+    async with db.transaction() as conn:
+        await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending) VALUES (:w, :b, 0, 1) "
+                          "ON CONFLICT (brand_id) DO NOTHING", {"w": ws, "b": brand_id})
+        row = (await _exec(conn, f"SELECT touches FROM agg_state WHERE brand_id = :b{dialect_of(conn).lock}",
+                           {"b": brand_id})).one()
+        newest = (await _exec(conn, "SELECT MAX(seq) AS m FROM events WHERE brand_id = :b", {"b": brand_id})).one().m
+        return Horizon(int(newest or 0), int(row.touches))
+
+
+async def run(db: Database, kind: str, ws: str, brand_id: str) -> dict[str, Any]:
+    """Run ``scorecards.aggregate`` (incremental) or ``scorecards.rebuild`` for a brand."""
+    until = await horizon(db, ws, brand_id)
+    async with db.transaction() as conn:
+        if conn.dialect.name == "postgresql":  # one run per brand at a time (SQLite has one writer anyway)
+            await _exec(conn, "SELECT pg_advisory_xact_lock(7301, hashtext(:b))", {"b": brand_id})
+        work = rebuild if kind == "scorecards.rebuild" else aggregate
+        return await work(conn, ws, brand_id, until)
+
+
+async def _watermark(conn: AsyncConnection, brand_id: str) -> int:
+    return int((await _exec(conn, "SELECT watermark FROM agg_state WHERE brand_id = :b", {"b": brand_id})).one()[0])
+
+
+async def _settle(conn: AsyncConnection, brand_id: str, until: Horizon, rebuilt: bool) -> None:
+    """Move the watermark to the horizon. Unless the row was touched since the horizon (events,
+    a merge...), nothing is left pending; a rebuild also clears the rebuild flag."""
+    untouched = "touches = :t"
+    rebuild = f"CASE WHEN {untouched} THEN 0 ELSE rebuild END" if rebuilt else "rebuild"
+    await _exec(conn, f"UPDATE agg_state SET watermark = CASE WHEN watermark > :hi THEN watermark ELSE :hi END, "
+                      f"rebuild = {rebuild}, pending = CASE WHEN {untouched} THEN {rebuild} ELSE 1 END, "
+                      "fresh_as_of = :now WHERE brand_id = :b",
+                {"b": brand_id, "hi": until.seq, "t": until.touches, "now": utcnow()})
 
 
 async def _has_tribes(conn: AsyncConnection, brand_id: str) -> bool:
@@ -236,14 +277,13 @@ def _links_of(table: str, sign: str = "") -> dict[str, str]:
     return {s: f"{sign}{s}" for s in (ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS) if s in LINKS}
 
 
-async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, Any]:
-    """Bring the brand's facts and rollups up to its newest event, incrementally."""
+async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon) -> dict[str, Any]:
+    """Bring the brand's links and rollups up to the horizon, incrementally."""
     d = dialect_of(conn)
-    watermark = await _lock_state(conn, ws, brand_id)
-    newest = (await _exec(conn, "SELECT MAX(seq) AS m FROM events WHERE brand_id = :b", {"b": brand_id})).one().m
-    p = {"w": ws, "b": brand_id, "lo": watermark, "hi": newest or 0}
+    watermark = await _watermark(conn, brand_id)
+    p = {"w": ws, "b": brand_id, "lo": watermark, "hi": until.seq}
     affected = 0
-    if newest is not None and newest > watermark:
+    if until.seq > watermark:
         if conn.dialect.name == "postgresql":
             # An incremental run touches a few rows per new event, all through indexes; PostgreSQL
             # would rather hash-join a whole-table scan for the children of thousands of new posts.
@@ -290,29 +330,25 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, 
                 source = (f"(SELECT * FROM agg_facts WHERE answer_other_q > 0 "
                           f"OR ({is_new} AND (active > 0 OR positive_amp > 0))) f")
             await _exec(conn, _add(table, key, sums, source), p)
-    # A rebuild still due keeps the brand pending (the scheduler runs it next).
-    await _exec(conn, "UPDATE agg_state SET watermark = :hi, pending = rebuild, fresh_as_of = :now WHERE brand_id = :b",
-                {**p, "hi": max(watermark, newest or 0), "now": utcnow()})
-    return {"brand_id": brand_id, "from_seq": watermark, "to_seq": max(watermark, newest or 0),
+    await _settle(conn, brand_id, until, rebuilt=False)
+    return {"brand_id": brand_id, "from_seq": watermark, "to_seq": max(watermark, until.seq),
             "events_recomputed": int(affected)}
 
 
-async def rebuild(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, Any]:
+async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon) -> dict[str, Any]:
     """Recompute everything of the brand from its events (kit similarities included).
 
     Links first (set-based, over the events that can have any), then each table in one
     GROUP BY over the events' own facts and the links just stored.
     """
     d = dialect_of(conn)
-    await _lock_state(conn, ws, brand_id)
     await refresh_similarities(conn, ws, brand_id)
     if conn.dialect.name == "postgresql":
         # The sorts and hashes of a whole brand stay in memory rather than spill to disk.
         await conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
     for table in ("event_facts", "rollups", "member_days"):
         await _exec(conn, f"DELETE FROM {table} WHERE brand_id = :b", {"b": brand_id})
-    newest = (await _exec(conn, "SELECT MAX(seq) AS m FROM events WHERE brand_id = :b", {"b": brand_id})).one().m or 0
-    p = {"w": ws, "b": brand_id, "hi": newest}
+    p = {"w": ws, "b": brand_id, "hi": until.seq}
     tribes = await _has_tribes(conn, brand_id)
     scope = "e.brand_id = :b AND e.workspace_id = :w AND e.seq <= :hi"
     any_link = " OR ".join(f"f.{name} > 0" for name in LINKS)
@@ -330,23 +366,23 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str) -> dict[str, An
             link_part += " WHERE f.answer_other_q > 0"
         both = f"({own_part} UNION ALL {link_part}) u"
         await _exec(conn, _add(table, key, {s: s for s in names}, both, upsert=False), p)
-    await _exec(conn, "UPDATE agg_state SET watermark = :hi, pending = 0, rebuild = 0, fresh_as_of = :now "
-                      "WHERE brand_id = :b", {**p, "now": utcnow()})
-    return {"brand_id": brand_id, "from_seq": 0, "to_seq": newest}
+    await _settle(conn, brand_id, until, rebuilt=True)
+    return {"brand_id": brand_id, "from_seq": 0, "to_seq": until.seq}
 
 
 async def mark_for_rebuild(conn: AsyncConnection, ws: str, brand_ids: list[str]) -> None:
     """Flag brands whose past events changed hands (a merge) or tribes (a membership edit): the
     scheduler runs a rebuild for them, and their scorecards say ``pending`` until it has.
 
-    Call it before touching the events: it takes the brands' ``agg_state`` rows first, in one
-    order, as ingest and aggregation do, so none of them can deadlock with it.
+    Call it after changing the events, as a rebuild does (kit similarities, then its state
+    row), so the two never wait on each other crosswise.
     """
     now = utcnow()
     for brand_id in sorted(set(brand_ids)):
-        await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending, touched_at, rebuild) "
-                          "VALUES (:w, :b, 0, 1, :now, 1) ON CONFLICT (brand_id) DO UPDATE SET pending = 1, "
-                          "rebuild = 1, touched_at = :now", {"w": ws, "b": brand_id, "now": now})
+        await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending, touched_at, rebuild, "
+                          "touches) VALUES (:w, :b, 0, 1, :now, 1, 1) ON CONFLICT (brand_id) DO UPDATE SET "
+                          "pending = 1, rebuild = 1, touched_at = :now, touches = agg_state.touches + 1",
+                    {"w": ws, "b": brand_id, "now": now})
 
 
 async def refresh_similarities(conn: AsyncConnection, ws: str, brand_id: str, chunk: int = 5000) -> int:

@@ -68,12 +68,13 @@ async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
 
 
 async def upsert(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                 key: Sequence[str], update: Sequence[str]) -> None:
-    """Insert ``rows``; on a ``key`` conflict set the ``update`` columns to the new values."""
+                 key: Sequence[str], update: Sequence[str], add: Sequence[str] = ()) -> None:
+    """Insert ``rows``; on a ``key`` conflict set the ``update`` columns to the new values and
+    add the new values to the ``add`` columns."""
     if not rows:
         return
     dialect = conn.dialect.name
-    sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+    sets = ", ".join([f"{c} = excluded.{c}" for c in update] + [f"{c} = {table}.{c} + excluded.{c}" for c in add])
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES {_marks(dialect, len(rows), len(columns))} "
            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}")
     await conn.exec_driver_sql(sql, _flatten(dialect, rows))

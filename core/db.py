@@ -93,9 +93,17 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only unit of work (on SQLite it does not take the write lock)."""
+        """A read-only unit of work (on SQLite it does not take the write lock).
+
+        Every statement in it sees the same snapshot (SQLite's read transactions do; PostgreSQL's
+        need REPEATABLE READ): a scorecard's metrics and its ``pending`` flag cannot straddle an
+        aggregation that commits between them.
+        """
         async with self.engine.connect() as conn:
-            conn = await conn.execution_options(readonly=True)
+            options: dict[str, Any] = {"readonly": True}
+            if self.dialect != "sqlite":
+                options["isolation_level"] = "REPEATABLE READ"
+            conn = await conn.execution_options(**options)
             async with conn.begin():
                 yield conn
 

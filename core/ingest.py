@@ -237,9 +237,9 @@ async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now
     """Flag the brands' aggregation state as pending, taking its row lock before any event gets a
     ``seq``: aggregation, which locks the same row, never passes a watermark below an uncommitted
     event. Brands are locked in one order everywhere, so batches cannot deadlock."""
-    rows = [(ws, brand_id, 0, 1, now) for brand_id in brand_ids]
-    await bulk.upsert(conn, "agg_state", ("workspace_id", "brand_id", "watermark", "pending", "touched_at"), rows,
-                      key=("brand_id",), update=("pending", "touched_at"))
+    rows = [(ws, brand_id, 0, 1, now, 1) for brand_id in brand_ids]
+    await bulk.upsert(conn, "agg_state", ("workspace_id", "brand_id", "watermark", "pending", "touched_at", "touches"),
+                      rows, key=("brand_id",), update=("pending", "touched_at"), add=("touches",))
 
 
 def _origin(event: EventIn, handles: dict[str, str]) -> str:

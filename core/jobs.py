@@ -112,9 +112,7 @@ async def execute(db: Database, job_id: str, check: Check | None = None) -> str 
         return None
     beat = asyncio.create_task(_heartbeat(db, job_id))
     try:
-        async with db.transaction() as conn:
-            work = aggregate.rebuild if row.kind == "scorecards.rebuild" else aggregate.aggregate
-            result = await work(conn, row.workspace_id, row.params["brand_id"])
+        result = await aggregate.run(db, row.kind, row.workspace_id, row.params["brand_id"])
         errors = await check(row) if check else []
     except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost
         log.exception("job %s failed", job_id)

@@ -257,6 +257,8 @@ agg_state = sa.Table(
     sa.Column("touched_at", UTCDateTime(), nullable=True),
     # Merges and tribe edits change who did what in the past: the next run is a rebuild.
     sa.Column("rebuild", sa.Integer(), nullable=False, server_default="0"),
+    # Bumped by every ingest, merge and tribe edit: a run that sees it moved leaves work pending.
+    sa.Column("touches", sa.BigInteger(), nullable=False, server_default="0"),
 )
 
 FACT_FLAGS = ("n", "paid", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",

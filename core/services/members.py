@@ -82,11 +82,11 @@ class MemberService(Service):
                                                                     M.id == other_id))).first()
         if other is None or other.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {other_id!r} to merge in this workspace.")])
-        await self._restate((member_id, other_id))
         ws_other = (I.workspace_id == self.ws, I.member_id == other_id)
         await self.conn.execute(sa.update(t.member_identities).where(*ws_other).values(member_id=member_id))
         await self.conn.execute(sa.update(t.events).where(E.workspace_id == self.ws, E.member_id == other_id)
                                 .values(member_id=member_id))
+        await self._restate((member_id,))
         mine = set((await self.conn.execute(sa.select(TM.tribe_id).where(TM.member_id == member_id))).scalars())
         await self.conn.execute(sa.delete(t.tribe_members).where(TM.member_id == other_id, TM.tribe_id.in_(mine)))
         await self.conn.execute(sa.update(t.tribe_members).where(TM.member_id == other_id)
@@ -122,7 +122,6 @@ class MemberService(Service):
     async def _restate(self, member_ids: tuple[str, ...], tribe_id: str | None = None) -> None:
         """The brands (of the tribe, if given) where these members have events get rebuilt:
         their past events now belong to someone else, or count for other tribes."""
-        E = t.events.c
         query = sa.select(E.brand_id).distinct().where(E.workspace_id == self.ws, E.member_id.in_(member_ids))
         if tribe_id is not None:
             query = query.where(E.brand_id == sa.select(t.tribes.c.brand_id).where(t.tribes.c.id == tribe_id)

@@ -1,0 +1,99 @@
+"""Aggregation runs and ingest side by side: nothing new is lost, and on PostgreSQL a long run
+never holds up the brand's incoming events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tribeops.core import aggregate
+from tribeops.core.ingest import ingest_batch
+from tribeops.core.runtime import Runtime
+from tribeops.core.schemas.brands import BrandCreate
+from tribeops.core.services.brands import BrandService
+from tribeops.core.services.workspaces import ensure_workspace
+from tribeops.core.settings import Settings
+from tribeops.testing.events import EventBuilder
+
+
+async def _setup(runtime: Runtime) -> tuple[Any, str]:
+    async with runtime.db.transaction() as conn:
+        caller = await ensure_workspace(conn, f"runs-{uuid.uuid4().hex[:8]}")
+        brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme"))).id
+    return caller, brand
+
+
+async def _state(runtime: Runtime, brand: str) -> tuple[int, int, int]:
+    async with runtime.db.reading() as conn:
+        row = (await conn.execute(sa.text("SELECT watermark, pending, touches FROM agg_state WHERE brand_id = :b"),
+                                  {"b": brand})).one()
+        likes = (await conn.execute(sa.text("SELECT COALESCE(SUM(n), 0) FROM rollups WHERE brand_id = :b "
+                                            "AND tribe = '*' AND kind = 'like'"), {"b": brand})).scalar()
+        return int(row.pending), int(likes), int(row.touches)
+
+
+def test_events_arriving_after_the_horizon_stay_pending_until_the_next_run(database_url: str) -> None:
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        try:
+            caller, brand = await _setup(runtime)
+            ev = EventBuilder(brand)
+            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a"), ev.like(actor="b")])
+            until = await aggregate.horizon(runtime.db, caller.workspace_id, brand)
+            # A batch commits between the horizon and the run: the run must not mark it done.
+            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")])
+            async with runtime.db.transaction() as conn:
+                await aggregate.aggregate(conn, caller.workspace_id, brand, until)
+            assert await _state(runtime, brand) == (1, 2, until.touches + 1)
+            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+            pending, likes, _ = await _state(runtime, brand)
+            assert (pending, likes) == (0, 3)
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_ingest_goes_on_while_a_rebuild_runs(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: a batch waits for any running transaction there")
+
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        reached, go_on = asyncio.Event(), asyncio.Event()
+        settle = aggregate._settle
+
+        async def held(*args: Any, **kwargs: Any) -> None:  # the rebuild has done its work, not committed
+            reached.set()
+            await go_on.wait()
+            await settle(*args, **kwargs)
+
+        monkeypatch.setattr(aggregate, "_settle", held)
+        try:
+            caller, brand = await _setup(runtime)
+            ev = EventBuilder(brand)
+            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+            rebuild = asyncio.create_task(aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id,
+                                                        brand))
+            await asyncio.wait_for(reached.wait(), timeout=10)
+            batch = await asyncio.wait_for(ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")]),
+                                           timeout=10)
+            assert batch.result.accepted == 1
+            # A second run for the brand waits for the first instead of overlapping it.
+            monkeypatch.setattr(aggregate, "_settle", settle)
+            second = asyncio.create_task(aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id,
+                                                       brand))
+            await asyncio.sleep(0.5)
+            assert not second.done()
+            go_on.set()
+            await asyncio.wait_for(asyncio.gather(rebuild, second), timeout=10)
+            pending, likes, _ = await _state(runtime, brand)
+            assert (pending, likes) == (0, 2)
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
