@@ -172,7 +172,7 @@ def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str,
     linked = _links(d) if links is not None else {**{name: "0" for name in LINKS}, "response_minutes": "NULL"}
     exprs = {"campaign": "coalesce(e.campaign_id, '')", "day": d.day, **_own(d), **linked}
     # The fan-out below needs these whatever is asked.
-    wanted = dict.fromkeys(("seq", "workspace_id", "brand_id", "member_id", "tribe_id",
+    wanted = dict.fromkeys(("seq", "workspace_id", "brand_id", "member_id", "tribe_id", "ingested_at",
                             *(c for c in columns if c != "tribe")))
     base = (f"SELECT {', '.join(f'{exprs[c]} AS {c}' if c in exprs else f'e.{c}' for c in wanted)} "
             f"FROM events e{_thread_joins(*links) if links is not None else ''} WHERE {selection}")
@@ -180,7 +180,9 @@ def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str,
     if not tribes:
         return f"SELECT {out.format(tribe=chr(39) + '*' + chr(39))} FROM ({base}) b"
     # One row per tribe the event counts for: "*" always, then its own tribe or its member's
-    # tribes. Three selects over ``b`` rather than a join back to it (which SQLite nests).
+    # tribes: those set by hand, and those the rules had given them when the event came in.
+    # Every run and every rebuild thus attributes an event alike, whenever it recomputes it.
+    # Three selects over ``b`` rather than a join back to it (which SQLite nests).
     return f"""
         WITH b AS ({base})
         SELECT {out.format(tribe="'*'")} FROM b
@@ -189,7 +191,7 @@ def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str,
         UNION ALL
         SELECT {out.format(tribe="tm.tribe_id")} FROM b
             JOIN tribe_members tm ON tm.workspace_id = b.workspace_id AND tm.member_id = b.member_id
-                AND tm.source <> 'excluded'
+                AND (tm.source = 'manual' OR (tm.source = 'rule' AND tm.created_at <= b.ingested_at))
             JOIN tribes tr ON tr.id = tm.tribe_id AND tr.brand_id = b.brand_id
             WHERE b.tribe_id IS NULL"""
 
@@ -225,11 +227,14 @@ async def _planner(conn: AsyncConnection, value: str, methods: tuple[str, ...]) 
 
 @dataclass(frozen=True)
 class Horizon:
-    """Where a run stops: the brand's newest committed ``seq``, and its ``agg_state`` touch count
-    then (ingest, merges and tribe edits bump it; a run that sees it moved leaves work pending)."""
+    """Where a run stops: the brand's newest committed ``seq``, and its ``agg_state`` counters
+    then: ``touches`` (ingest, merges and tribe edits bump it; a run that sees it moved leaves
+    work pending) and ``restates`` (merges and tribe edits only: a rebuild that sees it moved
+    leaves the rebuild due)."""
 
     seq: int
     touches: int
+    restates: int
 
 
 async def horizon(db: Database, ws: str, brand_id: str) -> Horizon:
@@ -237,14 +242,18 @@ async def horizon(db: Database, ws: str, brand_id: str) -> Horizon:
     async with db.transaction() as conn:
         await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending) VALUES (:w, :b, 0, 1) "
                           "ON CONFLICT (brand_id) DO NOTHING", {"w": ws, "b": brand_id})
-        row = (await _exec(conn, f"SELECT touches FROM agg_state WHERE brand_id = :b{dialect_of(conn).lock}",
-                           {"b": brand_id})).one()
+        row = (await _exec(conn, f"SELECT touches, restates FROM agg_state WHERE brand_id = :b"
+                                 f"{dialect_of(conn).lock}", {"b": brand_id})).one()
         newest = (await _exec(conn, "SELECT MAX(seq) AS m FROM events WHERE brand_id = :b", {"b": brand_id})).one().m
-        return Horizon(int(newest or 0), int(row.touches))
+        return Horizon(int(newest or 0), int(row.touches), int(row.restates))
 
 
 async def run(db: Database, kind: str, ws: str, brand_id: str) -> dict[str, Any]:
     """Run ``scorecards.aggregate`` (incremental) or ``scorecards.rebuild`` for a brand."""
+    if kind == "scorecards.rebuild":
+        # In short transactions of their own: the run itself then holds no event row, which a
+        # resent batch or a merge would wait for while holding what the run needs last.
+        await refresh_similarities(db, ws, brand_id)
     until = await horizon(db, ws, brand_id)
     async with db.transaction() as conn:
         if conn.dialect.name == "postgresql":  # one run per brand at a time (SQLite has one writer anyway)
@@ -260,12 +269,11 @@ async def _watermark(conn: AsyncConnection, brand_id: str) -> int:
 async def _settle(conn: AsyncConnection, brand_id: str, until: Horizon, rebuilt: bool) -> None:
     """Move the watermark to the horizon. Unless the row was touched since the horizon (events,
     a merge...), nothing is left pending; a rebuild also clears the rebuild flag."""
-    untouched = "touches = :t"
-    rebuild = f"CASE WHEN {untouched} THEN 0 ELSE rebuild END" if rebuilt else "rebuild"
+    rebuild = "CASE WHEN restates = :r THEN 0 ELSE rebuild END" if rebuilt else "rebuild"
     await _exec(conn, f"UPDATE agg_state SET watermark = CASE WHEN watermark > :hi THEN watermark ELSE :hi END, "
-                      f"rebuild = {rebuild}, pending = CASE WHEN {untouched} THEN {rebuild} ELSE 1 END, "
+                      f"rebuild = {rebuild}, pending = CASE WHEN touches = :t THEN {rebuild} ELSE 1 END, "
                       "fresh_as_of = :now WHERE brand_id = :b",
-                {"b": brand_id, "hi": until.seq, "t": until.touches, "now": utcnow()})
+                {"b": brand_id, "hi": until.seq, "t": until.touches, "r": until.restates, "now": utcnow()})
 
 
 async def _has_tribes(conn: AsyncConnection, brand_id: str) -> bool:
@@ -342,7 +350,6 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
     GROUP BY over the events' own facts and the links just stored.
     """
     d = dialect_of(conn)
-    await refresh_similarities(conn, ws, brand_id)
     if conn.dialect.name == "postgresql":
         # The sorts and hashes of a whole brand stay in memory rather than spill to disk.
         await conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
@@ -374,35 +381,39 @@ async def mark_for_rebuild(conn: AsyncConnection, ws: str, brand_ids: list[str])
     """Flag brands whose past events changed hands (a merge) or tribes (a membership edit): the
     scheduler runs a rebuild for them, and their scorecards say ``pending`` until it has.
 
-    Call it after changing the events, as a rebuild does (kit similarities, then its state
-    row), so the two never wait on each other crosswise.
+    Call it before changing members or events: it takes the brands' ``agg_state`` rows first,
+    in one order, as ingest does, so the two never wait on each other crosswise.
     """
     now = utcnow()
     for brand_id in sorted(set(brand_ids)):
         await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending, touched_at, rebuild, "
-                          "touches) VALUES (:w, :b, 0, 1, :now, 1, 1) ON CONFLICT (brand_id) DO UPDATE SET "
-                          "pending = 1, rebuild = 1, touched_at = :now, touches = agg_state.touches + 1",
-                    {"w": ws, "b": brand_id, "now": now})
+                          "touches, restates) VALUES (:w, :b, 0, 1, :now, 1, 1, 1) ON CONFLICT (brand_id) DO UPDATE "
+                          "SET pending = 1, rebuild = 1, touched_at = :now, touches = agg_state.touches + 1, "
+                          "restates = agg_state.restates + 1", {"w": ws, "b": brand_id, "now": now})
 
 
-async def refresh_similarities(conn: AsyncConnection, ws: str, brand_id: str, chunk: int = 5000) -> int:
-    """Recompute ``kit_similarity`` of the brand's campaign events (after a kit message changed)."""
-    kits = {r.id: r.kit_message for r in await _exec(
-        conn, "SELECT id, kit_message FROM campaigns WHERE workspace_id = :w AND brand_id = :b", {"w": ws, "b": brand_id})}
+async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int = 5000) -> int:
+    """Recompute ``kit_similarity`` of the brand's campaign events (after a kit message changed),
+    a chunk per transaction; only the values that changed are written."""
+    async with db.reading() as conn:
+        kits = {r.id: r.kit_message for r in await _exec(
+            conn, "SELECT id, kit_message FROM campaigns WHERE workspace_id = :w AND brand_id = :b",
+            {"w": ws, "b": brand_id})}
     changed, last = 0, 0
     while True:
-        rows = (await _exec(conn, "SELECT seq, campaign_id, text, kit_similarity FROM events WHERE brand_id = :b "
-                                  "AND seq > :last AND campaign_id IS NOT NULL AND kind IN ('post', 'share', 'mention') "
-                                  "ORDER BY seq LIMIT :n", {"b": brand_id, "last": last, "n": chunk})).all()
-        if not rows:
-            return changed
-        updates = []
-        for r in rows:
-            kit = kits.get(r.campaign_id)
-            value = round(similarity(r.text, kit), 4) if kit and r.text else None
-            if value != r.kit_similarity:
-                updates.append({"s": r.seq, "v": value})
-        if updates:
-            await conn.execute(sa.text("UPDATE events SET kit_similarity = :v WHERE seq = :s"), updates)
-            changed += len(updates)
+        async with db.transaction() as conn:
+            rows = (await _exec(conn, "SELECT seq, campaign_id, text, kit_similarity FROM events WHERE brand_id = :b "
+                                      "AND seq > :last AND campaign_id IS NOT NULL AND kind IN ('post', 'share', "
+                                      "'mention') ORDER BY seq LIMIT :n", {"b": brand_id, "last": last, "n": chunk})).all()
+            if not rows:
+                return changed
+            updates = []
+            for r in rows:
+                kit = kits.get(r.campaign_id)
+                value = round(similarity(r.text, kit), 4) if kit and r.text else None
+                if value != r.kit_similarity:
+                    updates.append({"s": r.seq, "v": value})
+            if updates:
+                await conn.execute(sa.text("UPDATE events SET kit_similarity = :v WHERE seq = :s"), updates)
+                changed += len(updates)
         last = rows[-1].seq

@@ -227,6 +227,8 @@ connections = sa.Table(
 
 # Who belongs to which tribe. ``source``: ``rule`` (matched at ingest), ``manual`` (added
 # through the API) or ``excluded`` (removed through the API: rules will not add them back).
+# An event counts for its member's manual tribes, and for the rule tribes they had joined by
+# the time the event came in (``created_at`` <= the event's ``ingested_at``).
 tribe_members = sa.Table(
     "tribe_members",
     metadata,
@@ -259,6 +261,8 @@ agg_state = sa.Table(
     sa.Column("rebuild", sa.Integer(), nullable=False, server_default="0"),
     # Bumped by every ingest, merge and tribe edit: a run that sees it moved leaves work pending.
     sa.Column("touches", sa.BigInteger(), nullable=False, server_default="0"),
+    # Bumped by merges and tribe edits only: a rebuild that sees it moved leaves the rebuild due.
+    sa.Column("restates", sa.BigInteger(), nullable=False, server_default="0"),
 )
 
 FACT_FLAGS = ("n", "paid", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",

@@ -82,11 +82,11 @@ class MemberService(Service):
                                                                     M.id == other_id))).first()
         if other is None or other.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {other_id!r} to merge in this workspace.")])
+        await self._restate(members=(member_id, other_id))  # before the identities and events, as ingest does
         ws_other = (I.workspace_id == self.ws, I.member_id == other_id)
         await self.conn.execute(sa.update(t.member_identities).where(*ws_other).values(member_id=member_id))
         await self.conn.execute(sa.update(t.events).where(E.workspace_id == self.ws, E.member_id == other_id)
                                 .values(member_id=member_id))
-        await self._restate((member_id,))
         mine = set((await self.conn.execute(sa.select(TM.tribe_id).where(TM.member_id == member_id))).scalars())
         await self.conn.execute(sa.delete(t.tribe_members).where(TM.member_id == other_id, TM.tribe_id.in_(mine)))
         await self.conn.execute(sa.update(t.tribe_members).where(TM.member_id == other_id)
@@ -101,7 +101,7 @@ class MemberService(Service):
         row = (await self.conn.execute(sa.select(t.members).where(M.workspace_id == self.ws, M.id == member_id))).first()
         if row is None or row.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {member_id!r} in this workspace.")])
-        await self._restate((member_id,), tribe_id)
+        await self._restate(tribe_id=tribe_id)
         now = utcnow()
         await self.conn.execute(sa.delete(t.tribe_members).where(TM.tribe_id == tribe_id, TM.member_id == member_id))
         await self.conn.execute(sa.insert(t.tribe_members).values(workspace_id=self.ws, tribe_id=tribe_id,
@@ -115,17 +115,17 @@ class MemberService(Service):
             TM.workspace_id == self.ws, TM.tribe_id == tribe_id, TM.member_id == member_id))).scalar()
         if found is None or found == "excluded":
             raise NotFound("tribe member", member_id)
-        await self._restate((member_id,), tribe_id)
+        await self._restate(tribe_id=tribe_id)
         await self.conn.execute(sa.update(t.tribe_members).where(TM.tribe_id == tribe_id, TM.member_id == member_id)
                                 .values(source="excluded", created_at=utcnow()))
 
-    async def _restate(self, member_ids: tuple[str, ...], tribe_id: str | None = None) -> None:
-        """The brands (of the tribe, if given) where these members have events get rebuilt:
-        their past events now belong to someone else, or count for other tribes."""
-        query = sa.select(E.brand_id).distinct().where(E.workspace_id == self.ws, E.member_id.in_(member_ids))
+    async def _restate(self, *, members: tuple[str, ...] = (), tribe_id: str | None = None) -> None:
+        """Rebuild the tribe's brand, or the brands these members have events in: their past
+        events now count for other tribes, or belong to someone else."""
         if tribe_id is not None:
-            query = query.where(E.brand_id == sa.select(t.tribes.c.brand_id).where(t.tribes.c.id == tribe_id)
-                                .scalar_subquery())
+            query = sa.select(t.tribes.c.brand_id).where(t.tribes.c.id == tribe_id)
+        else:
+            query = sa.select(E.brand_id).distinct().where(E.workspace_id == self.ws, E.member_id.in_(members))
         await mark_for_rebuild(self.conn, self.ws, list((await self.conn.execute(query)).scalars()))
 
     async def _require(self, table: sa.Table, object_id: str, kind: str) -> None:

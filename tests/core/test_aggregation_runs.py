@@ -14,7 +14,9 @@ from tribeops.core import aggregate
 from tribeops.core.ingest import ingest_batch
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
+from tribeops.core.schemas.tribes import TribeCreate, TribeRules
 from tribeops.core.services.brands import BrandService
+from tribeops.core.services.tribes import TribeService
 from tribeops.core.services.workspaces import ensure_workspace
 from tribeops.core.settings import Settings
 from tribeops.testing.events import EventBuilder
@@ -23,7 +25,7 @@ from tribeops.testing.events import EventBuilder
 async def _setup(runtime: Runtime) -> tuple[Any, str]:
     async with runtime.db.transaction() as conn:
         caller = await ensure_workspace(conn, f"runs-{uuid.uuid4().hex[:8]}")
-        brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme"))).id
+        brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme", handles={"x": "acme"}))).id
     return caller, brand
 
 
@@ -93,6 +95,70 @@ def test_ingest_goes_on_while_a_rebuild_runs(database_url: str, monkeypatch: pyt
             await asyncio.wait_for(asyncio.gather(rebuild, second), timeout=10)
             pending, likes, _ = await _state(runtime, brand)
             assert (pending, likes) == (0, 2)
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+async def _aggregates(runtime: Runtime, brand: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every aggregate row of the brand (zero rows left out), in a stable order."""
+    out = {}
+    async with runtime.db.reading() as conn:
+        for table, sums in (("rollups", "n + value + message + answered + m_reply + q_answered + active"),
+                            ("member_days", "active + positive_amp + answer_other_q"),
+                            ("event_facts", "1")):
+            rows = await conn.execute(sa.text(f"SELECT * FROM {table} WHERE brand_id = :b AND {sums} <> 0"),
+                                      {"b": brand})
+            out[table] = sorted(tuple(str(v) for v in row) for row in rows)
+    return out
+
+
+def test_a_rule_joined_later_attributes_old_events_alike_in_runs_and_rebuilds(database_url: str) -> None:
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        try:
+            caller, brand = await _setup(runtime)
+            async with runtime.db.transaction() as conn:
+                await TribeService(conn, caller).create(TribeCreate(brand_id=brand, name="Coffee people",
+                                                                    rules=TribeRules(hashtags=["coffee"])))
+            ev = EventBuilder(brand)
+            ingest = [[ev.event("question", "anna", post_id="q1", text="How long should it steep?")],
+                      [ev.post(actor="anna", post_id="p1", text="Morning #coffee")],  # Anna joins the tribe
+                      [ev.event("answer", "acme", post_id="a1", in_reply_to="q1", text="Four minutes"),
+                       ev.event("answer", "bob", post_id="a2", in_reply_to="q1", text="Five for me")]]
+            for batch in ingest:
+                await ingest_batch(runtime.db, runtime.registry, caller, batch)
+                await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+            incremental = await _aggregates(runtime, brand)
+            assert incremental["event_facts"], "the question got links"
+            await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+            assert await _aggregates(runtime, brand) == incremental
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_rebuild_is_done_even_if_events_keep_coming(database_url: str) -> None:
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        try:
+            caller, brand = await _setup(runtime)
+            ev = EventBuilder(brand)
+            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+            async with runtime.db.transaction() as conn:
+                await aggregate.mark_for_rebuild(conn, caller.workspace_id, [brand])
+            until = await aggregate.horizon(runtime.db, caller.workspace_id, brand)
+            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")])  # during the rebuild
+            async with runtime.db.transaction() as conn:
+                await aggregate.rebuild(conn, caller.workspace_id, brand, until)
+            async with runtime.db.reading() as conn:
+                state = (await conn.execute(sa.text("SELECT pending, rebuild FROM agg_state WHERE brand_id = :b"),
+                                            {"b": brand})).one()
+            assert (state.pending, state.rebuild) == (1, 0)  # the new like waits for an incremental run
+            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+            assert (await _state(runtime, brand))[:2] == (0, 2)
         finally:
             await runtime.close()
 

@@ -1,4 +1,4 @@
-"""aggregation state: a flag for brands whose history must be recomputed, a touch count
+"""aggregation state: a flag for brands whose history must be recomputed, two counters
 
 Revision ID: 0006
 Revises: 0005
@@ -20,9 +20,11 @@ def upgrade() -> None:
     with op.batch_alter_table('agg_state') as batch:
         batch.add_column(sa.Column('rebuild', sa.Integer(), nullable=False, server_default='0'))
         batch.add_column(sa.Column('touches', sa.BigInteger(), nullable=False, server_default='0'))
+        batch.add_column(sa.Column('restates', sa.BigInteger(), nullable=False, server_default='0'))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('agg_state') as batch:
+        batch.drop_column('restates')
         batch.drop_column('touches')
         batch.drop_column('rebuild')
