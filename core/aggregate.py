@@ -24,11 +24,13 @@ rebuild never stalls the brand's incoming events.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import bulk
 from .db import Database
 from .services.context import utcnow
 from .similarity import similarity
@@ -377,19 +379,22 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
     return {"brand_id": brand_id, "from_seq": 0, "to_seq": until.seq}
 
 
-async def mark_for_rebuild(conn: AsyncConnection, ws: str, brand_ids: list[str]) -> None:
-    """Flag brands whose past events changed hands (a merge) or tribes (a membership edit): the
-    scheduler runs a rebuild for them, and their scorecards say ``pending`` until it has.
+async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now: datetime | None = None,
+                       rebuild: bool = False) -> None:
+    """Flag brands as having work for the scheduler: new events (ingest), or with ``rebuild``
+    past events that changed hands (a merge) or tribes (a membership edit), which call for a
+    rebuild. Their scorecards say ``pending`` until it has run.
 
-    Call it before changing members or events: it takes the brands' ``agg_state`` rows first,
-    in one order, as ingest does, so the two never wait on each other crosswise.
+    It takes the brands' ``agg_state`` rows, in one order: ingest calls it before any event
+    gets a ``seq`` (so a run's horizon never passes an uncommitted event), merges and tribe
+    edits before touching members or events, so none of them waits on another crosswise.
     """
-    now = utcnow()
-    for brand_id in sorted(set(brand_ids)):
-        await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending, touched_at, rebuild, "
-                          "touches, restates) VALUES (:w, :b, 0, 1, :now, 1, 1, 1) ON CONFLICT (brand_id) DO UPDATE "
-                          "SET pending = 1, rebuild = 1, touched_at = :now, touches = agg_state.touches + 1, "
-                          "restates = agg_state.restates + 1", {"w": ws, "b": brand_id, "now": now})
+    flag = int(rebuild)
+    rows = [(ws, brand_id, 0, 1, now or utcnow(), 1, flag, flag) for brand_id in sorted(set(brand_ids))]
+    await bulk.upsert(conn, "agg_state", ("workspace_id", "brand_id", "watermark", "pending", "touched_at", "touches",
+                                          "rebuild", "restates"), rows, key=("brand_id",),
+                      update=("pending", "touched_at", *(("rebuild",) if rebuild else ())),
+                      add=("touches", *(("restates",) if rebuild else ())))
 
 
 async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int = 5000) -> int:

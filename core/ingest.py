@@ -20,6 +20,7 @@ from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
+from .aggregate import mark_pending
 from . import tables as t
 from .errors import FieldError, ValidationFailed
 from .members import resolve
@@ -220,7 +221,7 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> list[str
     if not prepared.events:
         return []
     now = prepared.rows[0]["ingested_at"]
-    await mark_pending(conn, ws, sorted({e.brand_id for e in prepared.events}), now)
+    await mark_pending(conn, ws, [e.brand_id for e in prepared.events], now)
     members = await resolve(conn, ws, [(e.network, e.actor) for e in prepared.events], now)
     joined = {(tribe, members[(e.network, e.actor.id)]) for e in prepared.events for tribe in matches(prepared.rules, e)}
     await join(conn, ws, joined, now)
@@ -231,15 +232,6 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> list[str
     inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
                                  returning=("id",))
     return [event_id for (event_id,) in inserted]
-
-
-async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now: datetime) -> None:
-    """Flag the brands' aggregation state as pending, taking its row lock before any event gets a
-    ``seq``: aggregation, which locks the same row, never passes a watermark below an uncommitted
-    event. Brands are locked in one order everywhere, so batches cannot deadlock."""
-    rows = [(ws, brand_id, 0, 1, now, 1) for brand_id in brand_ids]
-    await bulk.upsert(conn, "agg_state", ("workspace_id", "brand_id", "watermark", "pending", "touched_at", "touches"),
-                      rows, key=("brand_id",), update=("pending", "touched_at"), add=("touches",))
 
 
 def _origin(event: EventIn, handles: dict[str, str]) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .. import tables as t
-from ..aggregate import mark_for_rebuild
+from ..aggregate import mark_pending
 from ..errors import FieldError, NotFound, ValidationFailed
 from ..pagination import paginate
 from ..schemas.common import Page
@@ -126,7 +126,7 @@ class MemberService(Service):
             query = sa.select(t.tribes.c.brand_id).where(t.tribes.c.id == tribe_id)
         else:
             query = sa.select(E.brand_id).distinct().where(E.workspace_id == self.ws, E.member_id.in_(members))
-        await mark_for_rebuild(self.conn, self.ws, list((await self.conn.execute(query)).scalars()))
+        await mark_pending(self.conn, self.ws, list((await self.conn.execute(query)).scalars()), rebuild=True)
 
     async def _require(self, table: sa.Table, object_id: str, kind: str) -> None:
         found = (await self.conn.execute(sa.select(table.c.id).where(table.c.workspace_id == self.ws,

@@ -148,7 +148,7 @@ def test_a_rebuild_is_done_even_if_events_keep_coming(database_url: str) -> None
             ev = EventBuilder(brand)
             await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
             async with runtime.db.transaction() as conn:
-                await aggregate.mark_for_rebuild(conn, caller.workspace_id, [brand])
+                await aggregate.mark_pending(conn, caller.workspace_id, [brand], rebuild=True)
             until = await aggregate.horizon(runtime.db, caller.workspace_id, brand)
             await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")])  # during the rebuild
             async with runtime.db.transaction() as conn:
