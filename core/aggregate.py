@@ -38,6 +38,8 @@ from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
 
 ROLLUP_KEY = ("brand_id", "campaign", "tribe", "network", "day", "kind", "origin")
 MEMBER_KEY = ("brand_id", "campaign", "tribe", "network", "day", "member_id")
+# The tables a run adds facts to: their keys and their sums.
+AGGREGATES = {"rollups": (ROLLUP_KEY, ROLLUP_SUMS), "member_days": (MEMBER_KEY, MEMBER_SUMS)}
 
 
 @dataclass(frozen=True)
@@ -198,13 +200,13 @@ def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str,
             WHERE b.tribe_id IS NULL"""
 
 
-def _add(table: str, key: tuple[str, ...], sums: dict[str, str], source: str, upsert: bool = True) -> str:
+def _add(table: str, sums: dict[str, str], source: str, upsert: bool = True) -> str:
     """Add the grouped ``sums`` (SQL over ``source``'s columns; a sum left out adds 0) to ``table``.
 
     Each grouped row costs one primary-key probe (an UPDATE ... FROM may walk the whole
     target table instead); subtracting is adding negated sums.
     """
-    names = ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS
+    key, names = AGGREGATES[table]
     # Rollups are few: sorting by day first (events come roughly in time order) is the cheap
     # GROUP BY. Member-days are many: grouped in key order, they go into their index in order.
     group = sorted(key, key=lambda c: c != "day") if table == "rollups" else key
@@ -284,7 +286,7 @@ async def _has_tribes(conn: AsyncConnection, brand_id: str) -> bool:
 
 def _links_of(table: str, sign: str = "") -> dict[str, str]:
     """The sums of ``table`` that links feed, as ``sign``-ed columns of a facts source."""
-    return {s: f"{sign}{s}" for s in (ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS) if s in LINKS}
+    return {s: f"{sign}{s}" for s in AGGREGATES[table][1] if s in LINKS}
 
 
 async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon) -> dict[str, Any]:
@@ -318,11 +320,11 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizo
             await _planner(conn, "on", ("hashjoin",))
         in_affected = "seq IN (SELECT seq FROM agg_affected)"
         # The links these events had so far leave the sums; then their rows go.
-        for table, key in (("rollups", ROLLUP_KEY), ("member_days", MEMBER_KEY)):
+        for table in AGGREGATES:
             sums = _links_of(table, "-")
             feeding = " OR ".join(f"{s} > 0" for s in sums)
             stored = f"(SELECT * FROM event_facts WHERE {in_affected} AND ({feeding})) f"
-            await _exec(conn, _add(table, key, sums, stored), p)
+            await _exec(conn, _add(table, sums, stored), p)
         await _exec(conn, f"DELETE FROM event_facts WHERE {in_affected}", p)
         narrowed = _around("s." + in_affected)
         await _exec(conn, f"INSERT INTO agg_facts ({', '.join(FACT_COLUMNS)}) "
@@ -332,14 +334,13 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizo
                           f"SELECT {', '.join(FACT_COLUMNS)} FROM agg_facts WHERE {any_link}", p)
         # Back in: every recomputed link, and the own facts of the new events only.
         is_new = "seq > :lo AND seq <= :hi"
-        for table, key in (("rollups", ROLLUP_KEY), ("member_days", MEMBER_KEY)):
-            names = ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS
+        for table, (_, names) in AGGREGATES.items():
             sums = {s: s if s in LINKS else f"CASE WHEN {is_new} THEN {s} ELSE 0 END" for s in names}
             source = "agg_facts"
             if table == "member_days":  # facts that add nothing to member-days (likes...) are left out
                 source = (f"(SELECT * FROM agg_facts WHERE answer_other_q > 0 "
                           f"OR ({is_new} AND (active > 0 OR positive_amp > 0))) f")
-            await _exec(conn, _add(table, key, sums, source), p)
+            await _exec(conn, _add(table, sums, source), p)
     await _settle(conn, brand_id, until, rebuilt=False)
     return {"brand_id": brand_id, "from_seq": watermark, "to_seq": max(watermark, until.seq),
             "events_recomputed": int(affected)}
@@ -364,8 +365,7 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
     await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) SELECT * FROM "
                       f"({_facts(d, f'{scope} AND {LINKABLE}', tribes, WHOLE_BRAND)}) f WHERE {any_link}", p)
     links = "(SELECT * FROM event_facts WHERE brand_id = :b) f"
-    for table, key in (("rollups", ROLLUP_KEY), ("member_days", MEMBER_KEY)):
-        names = ROLLUP_SUMS if table == "rollups" else MEMBER_SUMS
+    for table, (key, names) in AGGREGATES.items():
         own = f"({_facts(d, scope, tribes, columns=(*key, 'workspace_id', *names))}) o"
         columns = ", ".join(key) + ", workspace_id, "
         own_part = f"SELECT {columns}{', '.join(f'0 AS {s}' if s in LINKS else s for s in names)} FROM {own}"
@@ -374,7 +374,7 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
             own_part += " WHERE o.active > 0 OR o.positive_amp > 0"
             link_part += " WHERE f.answer_other_q > 0"
         both = f"({own_part} UNION ALL {link_part}) u"
-        await _exec(conn, _add(table, key, {s: s for s in names}, both, upsert=False), p)
+        await _exec(conn, _add(table, {s: s for s in names}, both, upsert=False), p)
     await _settle(conn, brand_id, until, rebuilt=True)
     return {"brand_id": brand_id, "from_seq": 0, "to_seq": until.seq}
 
