@@ -41,6 +41,7 @@ def events_import(file: Path, workspace: str, batch_size: int) -> None:
 
 async def _run(settings: Settings, file: Path, workspace: str, batch_size: int) -> ImportSummary:
     runtime = Runtime.create(settings, Database.from_settings(settings))
+    runtime.db.start()  # the WAL checkpointer, off the import's write path
     try:
         async with runtime.db.transaction() as conn:
             caller = await ensure_workspace(conn, workspace)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .settings import Settings
+
+log = logging.getLogger("tribeops.db")
+# Pages of write-ahead log after which a committing writer copies it back into the database file
+# itself (SQLite's default is 1,000). A backstop: with a WalCheckpointer running, writers rarely
+# get there, and without one (CLI commands) fewer, larger checkpoints copy each hot page once.
+WAL_BACKSTOP_PAGES = 8192
 
 
 def is_sqlite(url: str) -> bool:
@@ -29,6 +38,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # 64 MiB of page cache per connection (the default is 2 MiB): index inserts and the
     # GROUP BY sorts of aggregation stay in memory instead of re-reading pages.
     cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+    cursor.execute("PRAGMA journal_size_limit=67108864")  # a log grown past 64 MiB is cut back once reset
     cursor.close()
 
 
@@ -60,12 +71,62 @@ def insert_for(conn: AsyncConnection, table: sa.Table) -> Any:
     return insert(table)
 
 
+class WalCheckpointer:
+    """Copies SQLite's write-ahead log back into the database file from a thread of its own.
+
+    Otherwise the writer whose commit takes the log past the threshold does it, inside its turn
+    at the single write lock, and every other writer waits for that copy and its fsync. A
+    PASSIVE checkpoint never blocks writers or readers; this thread runs one every ``every``
+    seconds (a no-op when there is nothing to copy).
+    """
+
+    def __init__(self, path: str, every: float = 0.25) -> None:
+        self.path, self.every = path, every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="tribeops-wal-checkpoint", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    if conn is None:  # the file may not be reachable yet: /readyz reports that, not this thread
+                        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                        conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # busy with another checkpoint, say: the next round retries
+                    log.debug("WAL checkpoint skipped: %s", exc)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
 class Database:
     """The process's engine; ``transaction()`` is the unit of work every service call runs in."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._write_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        path = engine.url.database if self.dialect == "sqlite" else None
+        self._checkpointer = WalCheckpointer(path) if path and path != ":memory:" and "mode=memory" not in path \
+            else None
+
+    def start(self) -> None:
+        """Start what a long-running process needs beside its engine: on SQLite, the WAL checkpointer."""
+        if self._checkpointer is not None:
+            self._checkpointer.start()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -112,4 +173,6 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         await self.engine.dispose()

@@ -40,11 +40,13 @@ class Runtime:
         return cls(settings, db or Database.from_settings(settings), pm, registry)
 
     async def start(self) -> None:
-        """Forget expired idempotency keys, then tell the plugins the runtime is up.
+        """Start the database's background work, forget expired idempotency keys, then tell the
+        plugins the runtime is up.
 
         A failing ``startup`` is recorded against its plugin; an unreachable database is left
         for ``/readyz`` to report rather than stopping the process.
         """
+        self.db.start()
         try:
             async with self.db.transaction() as conn:
                 await purge(conn, timedelta(hours=self.settings.idempotency_ttl_hours))
