@@ -11,6 +11,7 @@ from typing import Any
 import pluggy
 
 log = logging.getLogger("tribeops.plugins")
+_PLAIN = frozenset({dict, list, str, int, float, bool})
 
 
 class PluginFailure(Exception):
@@ -31,6 +32,8 @@ async def call(plugin: str, what: str, function: Callable[..., Any], *args: Any,
     """
     try:
         result = function(*args, **kwargs)
+        if result is None or type(result) in _PLAIN:  # the common, synchronous case: no awaitable check
+            return result
         if inspect.isawaitable(result):
             result = await asyncio.wait_for(result, timeout)
         return result
