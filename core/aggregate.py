@@ -14,15 +14,16 @@ change are those new events, their parents (a reply answers them) and their chil
 subtracts those events' stored links from the rollups, recomputes them, and adds back the
 new links plus the own facts of the new events: the cost follows what is new, not the
 history. A rebuild computes everything with set-based joins and one GROUP BY per table.
-A run first fixes its horizon in a short transaction that takes the brand's ``agg_state``
-row, which ingest holds while it inserts: once it has it, every event at or below the
-newest ``seq`` is committed. The run itself is one transaction (a killed run leaves nothing
+A run first fixes its horizon in a short transaction that closes the brand's gate (see
+:func:`gate`), which ingest holds open while it inserts: once it has it, every event at or
+below the newest ``seq`` is committed. The run itself is one transaction (a killed run leaves nothing
 half-done) that excludes other runs for the brand but not ingest: on PostgreSQL a long
 rebuild never stalls the brand's incoming events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ ROLLUP_KEY = ("brand_id", "campaign", "tribe", "network", "day", "kind", "origin
 MEMBER_KEY = ("brand_id", "campaign", "tribe", "network", "day", "member_id")
 # The tables a run adds facts to: their keys and their sums.
 AGGREGATES = {"rollups": (ROLLUP_KEY, ROLLUP_SUMS), "member_days": (MEMBER_KEY, MEMBER_SUMS)}
+GATE = 7302  # advisory lock class of the ingest gate (7301: one run per brand)
 
 
 @dataclass(frozen=True)
@@ -241,9 +243,26 @@ class Horizon:
     restates: int
 
 
+async def gate(conn: AsyncConnection, brand_ids: Iterable[str], shared: bool) -> None:
+    """The brands' gate between ingest and what must see its batches whole (PostgreSQL only).
+
+    Ingest holds it shared for its whole transaction, so batches of one brand are stored side by
+    side. A run's horizon, a merge and a tribe edit take it exclusively: each waits for the
+    batches in flight, whose events have taken their ``seq`` but may not have committed yet,
+    and holds new ones back until it commits. Always taken first in a transaction, brands in
+    sorted order. SQLite has one writer at a time: nothing to do there.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    for brand_id in sorted(set(brand_ids)):
+        await _exec(conn, f"SELECT {function}({GATE}, hashtext(:b))", {"b": brand_id})
+
+
 async def horizon(db: Database, ws: str, brand_id: str) -> Horizon:
-    """Take the brand's ``agg_state`` row (waiting for in-flight ingest) and read its newest event."""
+    """Close the brand's gate (waiting for in-flight ingest), then read its counters and newest event."""
     async with db.transaction() as conn:
+        await gate(conn, [brand_id], shared=False)
         await _exec(conn, "INSERT INTO agg_state (workspace_id, brand_id, watermark, pending) VALUES (:w, :b, 0, 1) "
                           "ON CONFLICT (brand_id) DO NOTHING", {"w": ws, "b": brand_id})
         row = (await _exec(conn, f"SELECT touches, restates FROM agg_state WHERE brand_id = :b"
@@ -385,10 +404,14 @@ async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now
     past events that changed hands (a merge) or tribes (a membership edit), which call for a
     rebuild. Their scorecards say ``pending`` until it has run.
 
-    It takes the brands' ``agg_state`` rows, in one order: ingest calls it before any event
-    gets a ``seq`` (so a run's horizon never passes an uncommitted event), merges and tribe
-    edits before touching members or events, so none of them waits on another crosswise.
+    Ingest calls it last, just before commit, inside the shared :func:`gate` it took first: the
+    brand's ``agg_state`` row is then locked only for the commit, not for the whole batch.
+    With ``rebuild`` it closes the brands' gates itself, first, as merges and tribe edits call
+    it before touching members or events: the lock order is gate, identities and events, then
+    ``agg_state``, the same everywhere.
     """
+    if rebuild:
+        await gate(conn, brand_ids, shared=False)
     flag = int(rebuild)
     rows = [(ws, brand_id, 0, 1, now or utcnow(), 1, flag, flag) for brand_id in sorted(set(brand_ids))]
     await bulk.upsert(conn, "agg_state", ("workspace_id", "brand_id", "watermark", "pending", "touched_at", "touches",

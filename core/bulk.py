@@ -8,7 +8,9 @@ batch in one round trip, with values already in the driver's own types.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from itertools import chain
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,27 +21,44 @@ _json = msgspec.json.Encoder()
 MAX_PARAMS = 30_000  # under SQLite's 32766 and PostgreSQL's 32767 bound parameters
 
 
-def adapt(dialect: str, value: Any) -> Any:
-    """A Python value in the form the driver stores for tribeops' column types."""
-    if isinstance(value, datetime):
+def _sqlite_time(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DateTime storage format (UTC), so ORM-level reads parse it back."""
+    if value is None:
+        return None
+    if value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
-        # SQLAlchemy's SQLite DateTime storage format, so ORM-level reads parse it back.
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else value
-    if isinstance(value, (dict, list)):
-        return _json.encode(value).decode()
-    if isinstance(value, bool) and dialect == "sqlite":
-        return int(value)
-    return value
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else _json.encode(value).decode()
+
+
+def _sqlite_times(column: Sequence[datetime | None]) -> list[str | None]:
+    known: dict[datetime | None, str | None] = {}  # a batch shares its ingested_at, seen_at...
+    return [known[v] if v in known else known.setdefault(v, _sqlite_time(v)) for v in column]
+
+
+def _json_texts(column: Sequence[Any]) -> list[str | None]:
+    return [_json_text(v) for v in column]
+
+
+def _adapter(dialect: str, column: Sequence[Any]) -> Callable[[Sequence[Any]], list[Any]] | None:
+    """How one column's values must be converted for the driver, judged by its first value."""
+    sample = next((v for v in column if v is not None), None)
+    if isinstance(sample, datetime):
+        return _sqlite_times if dialect == "sqlite" else None
+    if isinstance(sample, (dict, list)):
+        return _json_texts
+    return None  # str, numbers, bools (the sqlite3 module stores bools as 0 and 1), None
 
 
 def _flatten(dialect: str, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
-    """All rows' values in one tuple, adapting only the columns whose values need it."""
-    needs = [any(isinstance(row[i], (datetime, dict, list, bool)) for row in rows) for i in range(len(rows[0]))]
-    if not any(needs):
-        return tuple(v for row in rows for v in row)
-    return tuple(adapt(dialect, v) if needs[i] else v for row in rows for i, v in enumerate(row))
+    """All rows' values in one tuple, converting column by column only where a column needs it."""
+    return tuple(chain.from_iterable(zip(*_columns(dialect, rows))))
 
 
+@lru_cache(maxsize=256)
 def _marks(dialect: str, rows: int, cols: int) -> str:
     if dialect == "sqlite":
         one = "(" + ", ".join("?" * cols) + ")"
@@ -47,21 +66,69 @@ def _marks(dialect: str, rows: int, cols: int) -> str:
     return ", ".join("(" + ", ".join(f"${r * cols + c + 1}" for c in range(cols)) + ")" for r in range(rows))
 
 
+@lru_cache(maxsize=None)
+def _pg_rows(table: str, columns: tuple[str, ...]) -> str:
+    """``SELECT`` list turning each element of a JSON array of row arrays into typed columns."""
+    from sqlalchemy.dialects import postgresql
+
+    from .tables import metadata
+
+    dialect = postgresql.dialect()
+    table_columns = metadata.tables[table].c
+    out = []
+    for i, column in enumerate(columns):
+        typ = table_columns[column].type.compile(dialect=dialect)
+        if typ in ("JSON", "JSONB"):  # the element as is; a JSON null is SQL NULL
+            out.append(f"NULLIF(r->{i}, 'null')" + ("::json" if typ == "JSON" else ""))
+        elif typ.startswith("VARCHAR") or typ == "TEXT":
+            # Left as text: an explicit cast to VARCHAR(n) would cut a value that is too long,
+            # where storing it into the column refuses it.
+            out.append(f"(r->>{i})")
+        else:
+            out.append(f"(r->>{i})::{typ}")
+    return ", ".join(out)
+
+
+def _columns(dialect: str, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The rows' values column by column, converted for the driver where a column needs it."""
+    columns = [list(column) for column in zip(*rows)]
+    for i, column in enumerate(columns):
+        convert = _adapter(dialect, column)
+        if convert is not None:
+            columns[i] = convert(column)
+    return columns
+
+
 async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                  conflict: Sequence[str] = (), returning: Sequence[str] = ()) -> list[tuple[Any, ...]]:
-    """Insert ``rows`` (skipping conflicts on ``conflict`` when given) and return ``returning`` of new rows."""
+    """Insert ``rows`` (skipping conflicts on ``conflict`` when given) and return ``returning`` of new rows.
+
+    On PostgreSQL the whole batch travels as one JSON array of rows, encoded in one call and
+    taken apart by the server: the statement's text is the same whatever the number of rows,
+    so it is parsed and planned once per connection, and no value is encoded one by one in
+    Python. On SQLite, multi-row VALUES in chunks.
+    """
+    if not rows:
+        return []
     dialect = conn.dialect.name
+    tail = ""
+    if conflict:
+        tail += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    if returning:
+        tail += f" RETURNING {', '.join(returning)}"
+    names = ", ".join(columns)
+    if dialect != "sqlite":
+        select = _pg_rows(table, tuple(columns))
+        result = await conn.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) SELECT {select} FROM jsonb_array_elements($1::jsonb) AS r{tail}",
+            (_json.encode(rows).decode(),))
+        return [tuple(r) for r in result.fetchall()] if returning else []
     out: list[tuple[Any, ...]] = []
     per = max(1, MAX_PARAMS // len(columns))
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {_marks(dialect, len(chunk), len(columns))}"
-        if conflict:
-            sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-        if returning:
-            sql += f" RETURNING {', '.join(returning)}"
-        params = _flatten(dialect, chunk)
-        result = await conn.exec_driver_sql(sql, params)
+        sql = f"INSERT INTO {table} ({names}) VALUES {_marks(dialect, len(chunk), len(columns))}{tail}"
+        result = await conn.exec_driver_sql(sql, _flatten(dialect, chunk))
         if returning:
             out += [tuple(r) for r in result.fetchall()]
     return out
@@ -80,6 +147,22 @@ async def upsert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
     await conn.exec_driver_sql(sql, _flatten(dialect, rows))
 
 
+async def update(conn: AsyncConnection, table: str, columns: Sequence[str], key: Sequence[str],
+                 rows: Sequence[Sequence[Any]]) -> None:
+    """Set ``columns`` of the rows found by ``key``: each row holds the new values, then the key's.
+
+    One prepared statement run for every row by the driver's executemany.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    names = [*columns, *key]
+    holes = ["?"] * len(names) if dialect == "sqlite" else [f"${i + 1}" for i in range(len(names))]
+    sets = ", ".join(f"{c} = {h}" for c, h in zip(columns, holes))
+    where = " AND ".join(f"{c} = {h}" for c, h in zip(key, holes[len(columns):]))
+    await conn.exec_driver_sql(f"UPDATE {table} SET {sets} WHERE {where}", list(zip(*_columns(dialect, rows))))
+
+
 def json_value(value: Any) -> Any:
     """A JSON column read through the driver: text on SQLite (and asyncpg's text codec), else as is."""
     return msgspec.json.decode(value) if isinstance(value, (str, bytes)) else value
@@ -87,7 +170,11 @@ def json_value(value: Any) -> Any:
 
 async def select_in(conn: AsyncConnection, sql: str, fixed: Sequence[Any], values: Sequence[Any],
                     chunk: int = 5000) -> list[tuple[Any, ...]]:
-    """Run ``sql`` whose ``{}`` holes take ``fixed`` parameters and, last, an ``IN`` list of ``values``."""
+    """Run ``sql`` whose ``{}`` holes take ``fixed`` parameters and, last, an ``IN`` list of ``values``.
+
+    A literal list, not an array parameter: on PostgreSQL ``= ANY($1)`` was planned as a filter
+    beside the primary key, not inside it, while the table's statistics were stale.
+    """
     dialect = conn.dialect.name
     out: list[tuple[Any, ...]] = []
     for start in range(0, len(values), chunk):

@@ -1,9 +1,8 @@
 """Bulk import of an NDJSON file through the ingest path, in constant memory.
 
-The file is read line by line and sent in batches; each batch is one transaction of the
-same ``ingest`` that ``POST /v1/events`` uses, so a re-run after an interruption only
-counts duplicates. Rejected lines are written, with their line number and errors, to a
-file beside the input.
+The file is read line by line and sent in batches through the same ingest that
+``POST /v1/events`` uses, so a re-run after an interruption only counts duplicates. Rejected
+lines are written, with their line number and errors, to a file beside the input.
 """
 
 from __future__ import annotations
@@ -66,7 +65,9 @@ class _Malformed:
     """Marks a line that is not JSON."""
 
 
-IN_FLIGHT = 2  # one batch is checked and enriched while the one before it is written
+# Batches sent at a time. SQLite has one writer: one batch is checked and enriched while the one
+# before it is written. PostgreSQL stores batches side by side: a few more keep it busy.
+IN_FLIGHT = {"sqlite": 2, "postgresql": 4}
 
 
 async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: int = 500,
@@ -76,6 +77,7 @@ async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: 
     Batches are sent with ``IN_FLIGHT`` at a time (memory stays bounded) and their results
     are taken in file order, so the rejected file lists lines in order.
     """
+    in_flight = IN_FLIGHT.get(runtime.db.dialect, 2)
     summary = ImportSummary()
     rejected_path = path.with_name(path.name + ".rejected.ndjson")
     out: list[IO[bytes]] = []
@@ -107,7 +109,7 @@ async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: 
         with path.open("rb") as stream:
             for batch in _batches(stream, batch_size):
                 pending.append((batch, asyncio.create_task(send(batch))))
-                if len(pending) >= IN_FLIGHT:
+                if len(pending) >= in_flight:
                     done, task = pending.popleft()
                     record(done, await task)
             while pending:

@@ -15,15 +15,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-import sqlalchemy as sa
 from msgspec import Meta
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from .aggregate import mark_pending
-from . import tables as t
+from .aggregate import gate, mark_pending
 from .errors import FieldError, ValidationFailed
-from .members import resolve
+from .members import current, resolve
 from .db import Database
 from .membership import TribeRule, join, load_rules, matches
 from .plugins import Registry
@@ -81,6 +80,7 @@ class Prepared:
     rows: list[dict[str, Any]]
     rules: dict[str, list[TribeRule]]
     valid: int
+    members: dict[tuple[str, str], str] | None = None  # (network, actor id) -> member, when resolved ahead
 
 
 async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any],
@@ -118,12 +118,13 @@ async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, ite
         unique.setdefault(event.id, event)
     events = list(unique.values())
     rows = []
+    enrichers = _enrichers(registry)
     for event in events:
         row = _row(event, caller.workspace_id, _origin(event, refs["brands"][event.brand_id]), now)
         kit = refs["kits"].get(event.campaign_id) if event.campaign_id else None
         if kit and event.text and event.kind in COPYABLE:
             row["kit_similarity"] = round(similarity(event.text, kit), 4)
-        row["enrichment"], row["enrichment_errors"] = await _enrich(registry, row, event)
+        row["enrichment"], row["enrichment_errors"] = await _enrich(enrichers, row, event)
         rows.append(row)
     rules = await load_rules(conn, caller.workspace_id, refs["brands"]) if events else {}
     return Prepared(rejected, events, rows, rules, len(accepted))
@@ -131,11 +132,10 @@ async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, ite
 
 async def store(conn: AsyncConnection, caller: Caller, prepared: Prepared) -> Batch:
     """Write a prepared batch: members, tribe membership, events. The short, write-locked half."""
-    new_ids = await _store(conn, caller.workspace_id, prepared)
-    brand_of = {e.id: e.brand_id for e in prepared.events}
+    new_ids, new_brands = await _store(conn, caller.workspace_id, prepared)
     result = IngestResult(accepted=len(new_ids), duplicates=prepared.valid - len(new_ids),
                           rejected=prepared.rejected)
-    return Batch(result, new_ids, sorted({brand_of[i] for i in new_ids}))
+    return Batch(result, new_ids, new_brands)
 
 
 async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any]) -> Batch:
@@ -146,9 +146,34 @@ async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, item
 async def ingest_batch(db: Database, registry: Registry, caller: Caller, items: Sequence[Any],
                        check_nul: bool = True) -> Batch:
     """Like :func:`ingest`, but checks and enriches outside the write transaction, which then only
-    writes: on SQLite, where writers take turns, the next batch's Python work overlaps this one's I/O."""
+    writes: on SQLite, where writers take turns, the next batch's Python work overlaps this one's I/O.
+
+    A write PostgreSQL undid (a deadlock with a merge, a serialization failure) is run again, up
+    to ``WRITE_ATTEMPTS`` times in all: dedupe on event ids makes that safe."""
     async with db.reading() as conn:
         prepared = await prepare(conn, registry, caller, items, check_nul)
+    attempt = 1
+    while True:
+        try:
+            return await _write(db, caller, prepared)
+        except DBAPIError as exc:
+            if attempt >= WRITE_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
+                raise
+            attempt += 1
+
+
+WRITE_ATTEMPTS = 3
+RETRYABLE = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure: safe to run again
+
+
+async def _write(db: Database, caller: Caller, prepared: Prepared) -> Batch:
+    if prepared.events and db.dialect == "postgresql":
+        # Members first, in a short transaction of their own: batches that meet the same new or
+        # changed accounts then wait on each other for that alone, not for each other's whole
+        # batch. (SQLite has one writer anyway: there it is all one transaction.)
+        async with db.transaction() as conn:
+            seen_at = prepared.rows[0]["ingested_at"]
+            prepared.members = await resolve(conn, caller.workspace_id, _actors(prepared), seen_at)
     async with db.transaction() as conn:
         return await store(conn, caller, prepared)
 
@@ -185,20 +210,19 @@ def _raw_id(raw: Any) -> str | None:
 
 async def _references(conn: AsyncConnection, ws: str, events: list[EventIn]) -> dict[str, dict[str, Any]]:
     """The caller's brands (with handles), campaigns and tribes the batch names, in three queries."""
-    brand_ids = {e.brand_id for e in events}
-    campaign_ids = {e.campaign_id for e in events if e.campaign_id}
-    tribe_ids = {e.tribe_id for e in events if e.tribe_id}
-    brands = {r.id: {net: normalise_handle(h) for net, h in (r.handles or {}).items()} for r in await conn.execute(
-        sa.select(t.brands.c.id, t.brands.c.handles).where(t.brands.c.workspace_id == ws,
-                                                           t.brands.c.id.in_(brand_ids)))} if brand_ids else {}
-    c = t.campaigns.c
-    rows = (await conn.execute(sa.select(c.id, c.brand_id, c.kit_message).where(
-        c.workspace_id == ws, c.id.in_(campaign_ids)))).all() if campaign_ids else []
-    campaigns = {r.id: r.brand_id for r in rows}
-    kits = {r.id: r.kit_message for r in rows}
-    tribes = {r.id: r.brand_id for r in await conn.execute(sa.select(t.tribes.c.id, t.tribes.c.brand_id).where(
-        t.tribes.c.workspace_id == ws, t.tribes.c.id.in_(tribe_ids)))} if tribe_ids else {}
-    return {"brands": brands, "campaigns": campaigns, "tribes": tribes, "kits": kits}
+    brand_ids = sorted({e.brand_id for e in events})
+    campaign_ids = sorted({e.campaign_id for e in events if e.campaign_id})
+    tribe_ids = sorted({e.tribe_id for e in events if e.tribe_id})
+    brands = {brand_id: {net: normalise_handle(h) for net, h in (bulk.json_value(handles) or {}).items()}
+              for brand_id, handles in await bulk.select_in(
+                  conn, "SELECT id, CAST(handles AS TEXT) FROM brands WHERE workspace_id = {} AND id IN {}",
+                  (ws,), brand_ids)}
+    rows = await bulk.select_in(conn, "SELECT id, brand_id, kit_message FROM campaigns "
+                                      "WHERE workspace_id = {} AND id IN {}", (ws,), campaign_ids)
+    tribes = await bulk.select_in(conn, "SELECT id, brand_id FROM tribes WHERE workspace_id = {} AND id IN {}",
+                                  (ws,), tribe_ids)
+    return {"brands": brands, "campaigns": {cid: brand for cid, brand, _ in rows},
+            "tribes": dict(tribes), "kits": {cid: kit for cid, _, kit in rows}}
 
 
 def _semantic_errors(event: EventIn, refs: dict[str, dict[str, Any]], kinds: set[str],
@@ -217,12 +241,17 @@ def _semantic_errors(event: EventIn, refs: dict[str, dict[str, Any]], kinds: set
     return errors
 
 
-async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> list[str]:
+async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[list[str], list[str]]:
+    """The ids of the events stored now, and their brands (sorted)."""
     if not prepared.events:
-        return []
+        return [], []
     now = prepared.rows[0]["ingested_at"]
-    await mark_pending(conn, ws, [e.brand_id for e in prepared.events], now)
-    members = await resolve(conn, ws, [(e.network, e.actor) for e in prepared.events], now)
+    brand_ids = [e.brand_id for e in prepared.events]
+    await gate(conn, brand_ids, shared=True)
+    if prepared.members is None:
+        members = await resolve(conn, ws, _actors(prepared), now)
+    else:  # resolved ahead, in a transaction of its own: a merge may have moved some since
+        members = await current(conn, ws, prepared.members)
     joined = {(tribe, members[(e.network, e.actor.id)]) for e in prepared.events for tribe in matches(prepared.rules, e)}
     await join(conn, ws, joined, now)
     values = []
@@ -231,7 +260,16 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> list[str
         values.append(tuple(row[c] for c in EVENT_COLUMNS))
     inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
                                  returning=("id",))
-    return [event_id for (event_id,) in inserted]
+    new_ids = [event_id for (event_id,) in inserted]
+    brand_of = {e.id: e.brand_id for e in prepared.events}
+    new_brands = sorted({brand_of[i] for i in new_ids})
+    if new_brands:  # a batch of duplicates leaves the scheduler alone
+        await mark_pending(conn, ws, new_brands, now)
+    return new_ids, new_brands
+
+
+def _actors(prepared: Prepared) -> list[tuple[str, Any]]:
+    return [(e.network, e.actor) for e in prepared.events]
 
 
 def _origin(event: EventIn, handles: dict[str, str]) -> str:
@@ -256,19 +294,34 @@ def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _enrich(registry: Registry, row: dict[str, Any], event: EventIn) -> tuple[dict[str, Any], list[str] | None]:
-    if not registry.enrichers:
+@dataclass(frozen=True)
+class _Enricher:
+    plugin: str
+    label: str  # "enricher 'name'", for failure messages
+    enrich: Any
+    timeout: float
+
+
+def _enrichers(registry: Registry) -> list[_Enricher]:
+    """The registered enrichers, looked up once per batch rather than once per event."""
+    return [_Enricher(r.plugin, f"enricher {name!r}", r.item.enrich, r.item.timeout)
+            for name, r in registry.enrichers.items()]
+
+
+async def _enrich(enrichers: list[_Enricher], row: dict[str, Any], event: EventIn
+                  ) -> tuple[dict[str, Any], list[str] | None]:
+    if not enrichers:
         return {}, None
     view = {**msgspec.to_builtins(event), "origin": row["origin"], "paid": row["paid"]}
     added: dict[str, Any] = {}
     errors: list[str] = []
-    for name, registered in registry.enrichers.items():
-        result = await call(registered.plugin, f"enricher {name!r}", registered.item.enrich, view,
-                            timeout=registered.item.timeout)
+    for e in enrichers:
+        result = await call(e.plugin, e.label, e.enrich, view, timeout=e.timeout)
         if isinstance(result, PluginFailure):
             errors.append(str(result))
         elif isinstance(result, Mapping):
-            added.update(msgspec.to_builtins(dict(result)))
+            if result:
+                added.update(msgspec.to_builtins(dict(result)))
         elif result is not None:
-            errors.append(f"{registered.plugin}: enricher {name!r} returned {type(result).__name__}, not a mapping")
+            errors.append(f"{e.plugin}: {e.label} returned {type(result).__name__}, not a mapping")
     return added, errors or None

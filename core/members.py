@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from . import tables as t
-from .ids import new_id
+from .ids import new_ids
 from .schemas.events import Actor
 
 _PROFILE_FIELDS = tuple(f for f in Actor.__struct_fields__ if f not in ("id", "handle"))
@@ -20,8 +18,10 @@ _PROFILE_FIELDS = tuple(f for f in Actor.__struct_fields__ if f not in ("id", "h
 
 def profile_of(actor: Actor) -> dict[str, Any]:
     """The profile facts the actor carries (unknown ones left out, so they do not erase known ones)."""
-    facts = msgspec.to_builtins(actor)
-    return {name: facts[name] for name in _PROFILE_FIELDS if facts.get(name) is not None}
+    facts = {name: value for name in _PROFILE_FIELDS if (value := getattr(actor, name)) is not None}
+    if "created_at" in facts:  # the one fact that is not already JSON
+        facts["created_at"] = msgspec.to_builtins(facts["created_at"])
+    return facts
 
 
 async def resolve(conn: AsyncConnection, workspace_id: str, actors: Iterable[tuple[str, Actor]],
@@ -42,8 +42,8 @@ async def resolve(conn: AsyncConnection, workspace_id: str, actors: Iterable[tup
     new = [key for key in keys if key not in stored]
     found = {key: row[0] for key, row in stored.items()}
     if new:
-        rows = [(workspace_id, net, ext, new_id("member"), sightings[(net, ext)][0], sightings[(net, ext)][1],
-                 seen_at, seen_at) for net, ext in new]
+        rows = [(workspace_id, net, ext, member_id, sightings[(net, ext)][0], sightings[(net, ext)][1],
+                 seen_at, seen_at) for (net, ext), member_id in zip(new, new_ids("member", len(new)))]
         inserted = await bulk.insert(conn, "member_identities", IDENTITY_COLUMNS, rows,
                                      conflict=("workspace_id", "network", "external_id"),
                                      returning=("network", "external_id", "member_id"))
@@ -57,6 +57,19 @@ async def resolve(conn: AsyncConnection, workspace_id: str, actors: Iterable[tup
     return found
 
 
+async def current(conn: AsyncConnection, workspace_id: str, found: dict[tuple[str, str], str]
+                  ) -> dict[tuple[str, str], str]:
+    """``found`` (from :func:`resolve`, in an earlier transaction) with members merged away since
+    then replaced by the member their identities now belong to."""
+    merged = {row[0] for row in await bulk.select_in(
+        conn, "SELECT id FROM members WHERE workspace_id = {} AND merged_into IS NOT NULL AND id IN {}",
+        (workspace_id,), sorted(set(found.values())))}
+    if not merged:
+        return found
+    moved = await _lookup(conn, workspace_id, sorted(key for key, member in found.items() if member in merged))
+    return {**found, **{key: row[0] for key, row in moved.items()}}
+
+
 IDENTITY_COLUMNS = ("workspace_id", "network", "external_id", "member_id", "handle", "profile", "first_seen_at",
                     "last_seen_at")
 
@@ -66,14 +79,16 @@ async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str
     """(network, id) → (member id, handle, profile) for the identities already stored.
 
     One query per network, ``network = ? AND external_id IN (...)``, walks the primary key;
-    a row-value ``IN`` over (network, id) pairs plans far worse on PostgreSQL.
+    a row-value ``IN`` over (network, id) pairs plans far worse on PostgreSQL. Profiles come
+    as text, decoded here in one call each, not by the driver's JSON codec.
     """
     by_network: dict[str, list[str]] = {}
     for network, external_id in keys:
         by_network.setdefault(network, []).append(external_id)
     result: dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]] = {}
     for network, ids in by_network.items():
-        rows = await bulk.select_in(conn, "SELECT external_id, member_id, handle, profile FROM member_identities "
+        rows = await bulk.select_in(conn, "SELECT external_id, member_id, handle, CAST(profile AS TEXT) "
+                                    "FROM member_identities "
                                     "WHERE workspace_id = {} AND network = {} AND external_id IN {}",
                                     (workspace_id, network), ids)
         for external_id, member_id, handle, profile in rows:
@@ -89,15 +104,11 @@ async def _refresh_profiles(conn: AsyncConnection, workspace_id: str,
 
     Only identities whose handle or facts actually changed are written.
     """
-    c = t.member_identities.c
     changes = []
     for key, (_, old_handle, old_facts) in sorted(stored.items()):
         handle, facts = sightings[key]
         merged = {**old_facts, **facts}
         if merged != old_facts or (handle and handle != old_handle):
-            changes.append({"w": workspace_id, "n": key[0], "e": key[1], "h": handle or old_handle, "p": merged})
-    if changes:
-        statement = sa.update(t.member_identities).where(
-            c.workspace_id == sa.bindparam("w"), c.network == sa.bindparam("n"), c.external_id == sa.bindparam("e")
-        ).values(handle=sa.bindparam("h"), profile=sa.bindparam("p"), last_seen_at=seen_at)
-        await conn.execute(statement, changes)
+            changes.append((handle or old_handle, merged, seen_at, workspace_id, *key))
+    await bulk.update(conn, "member_identities", ("handle", "profile", "last_seen_at"),
+                      ("workspace_id", "network", "external_id"), changes)

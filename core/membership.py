@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import bulk
 from . import tables as t
 from .db import insert_for
 from .schemas.events import EventIn
@@ -50,15 +50,12 @@ class TribeRule:
 async def load_rules(conn: AsyncConnection, ws: str, brand_ids: Iterable[str]) -> dict[str, list[TribeRule]]:
     """The membership rules of the brands' tribes, brand → rules (tribes without rules left out)."""
     rules: dict[str, list[TribeRule]] = {}
-    ids = set(brand_ids)
-    if not ids:
-        return rules
-    query = sa.select(t.tribes.c.id, t.tribes.c.brand_id, t.tribes.c.rules).where(
-        t.tribes.c.workspace_id == ws, t.tribes.c.brand_id.in_(ids))
-    for row in await conn.execute(query):
-        rule = TribeRule.from_row(row.id, row.rules or {})
+    for tribe_id, brand_id, raw in await bulk.select_in(
+            conn, "SELECT id, brand_id, CAST(rules AS TEXT) FROM tribes WHERE workspace_id = {} AND brand_id IN {}",
+            (ws,), sorted(set(brand_ids))):
+        rule = TribeRule.from_row(tribe_id, bulk.json_value(raw) or {})
         if rule.handles or rule.hashtags or rule.keywords:
-            rules.setdefault(row.brand_id, []).append(rule)
+            rules.setdefault(brand_id, []).append(rule)
     return rules
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tribeops.core import aggregate
+from tribeops.core import aggregate, ingest
 from tribeops.core.ingest import ingest_batch
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
@@ -60,23 +60,36 @@ def test_events_arriving_after_the_horizon_stay_pending_until_the_next_run(datab
     asyncio.run(scenario())
 
 
+def _pause_first_call(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str,
+                      brand: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """The first call of ``owner.name`` (a coroutine function) about ``brand`` (an argument, or
+    in a list argument) sets ``reached`` and then waits for ``go_on``; later calls, and calls for
+    other brands (jobs of another test's runtime may still be running), go straight through.
+    Returns (reached, go_on)."""
+    reached, go_on = asyncio.Event(), asyncio.Event()
+    original = getattr(owner, name)
+
+    async def paused(*args: Any, **kwargs: Any) -> Any:
+        about = any(arg == brand or (isinstance(arg, list) and brand in arg) for arg in args)
+        if about and not reached.is_set():
+            reached.set()
+            await go_on.wait()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, paused)
+    return reached, go_on
+
+
 def test_ingest_goes_on_while_a_rebuild_runs(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has one writer: a batch waits for any running transaction there")
 
     async def scenario() -> None:
         runtime = Runtime.create(Settings(database_url=database_url))
-        reached, go_on = asyncio.Event(), asyncio.Event()
-        settle = aggregate._settle
-
-        async def held(*args: Any, **kwargs: Any) -> None:  # the rebuild has done its work, not committed
-            reached.set()
-            await go_on.wait()
-            await settle(*args, **kwargs)
-
-        monkeypatch.setattr(aggregate, "_settle", held)
+        # The rebuild has done its work, not committed.
         try:
             caller, brand = await _setup(runtime)
+            reached, go_on = _pause_first_call(monkeypatch, aggregate, "_settle", brand)
             ev = EventBuilder(brand)
             await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
             rebuild = asyncio.create_task(aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id,
@@ -86,7 +99,6 @@ def test_ingest_goes_on_while_a_rebuild_runs(database_url: str, monkeypatch: pyt
                                            timeout=10)
             assert batch.result.accepted == 1
             # A second run for the brand waits for the first instead of overlapping it.
-            monkeypatch.setattr(aggregate, "_settle", settle)
             second = asyncio.create_task(aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id,
                                                        brand))
             await asyncio.sleep(0.5)
@@ -95,6 +107,45 @@ def test_ingest_goes_on_while_a_rebuild_runs(database_url: str, monkeypatch: pyt
             await asyncio.wait_for(asyncio.gather(rebuild, second), timeout=10)
             pending, likes, _ = await _state(runtime, brand)
             assert (pending, likes) == (0, 2)
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_batches_of_one_brand_are_stored_side_by_side_and_a_horizon_waits_for_them(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: batches take turns there")
+
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        # The first batch has its seqs, not committed.
+        try:
+            caller, brand = await _setup(runtime)
+            reached, go_on = _pause_first_call(monkeypatch, ingest, "mark_pending", brand)
+            ev = EventBuilder(brand)
+            first = asyncio.create_task(ingest_batch(runtime.db, runtime.registry, caller,
+                                                     [ev.like(actor="a"), ev.like(actor="b")]))
+            await asyncio.wait_for(reached.wait(), timeout=10)
+            # Another batch of the same brand is not held up by the one in flight...
+            batch = await asyncio.wait_for(
+                ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")]), timeout=10)
+            assert batch.result.accepted == 1
+            # ...but a run's horizon waits until every batch in flight has committed.
+            closing = asyncio.create_task(aggregate.horizon(runtime.db, caller.workspace_id, brand))
+            await asyncio.sleep(0.5)
+            assert not closing.done()
+            go_on.set()
+            assert (await asyncio.wait_for(first, timeout=10)).result.accepted == 2
+            until = await asyncio.wait_for(closing, timeout=10)
+            async with runtime.db.reading() as conn:
+                newest = (await conn.execute(sa.text("SELECT MAX(seq) FROM events WHERE brand_id = :b"),
+                                             {"b": brand})).scalar()
+            assert until.seq == newest
+            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+            pending, likes, _ = await _state(runtime, brand)
+            assert (pending, likes) == (0, 3)
         finally:
             await runtime.close()
 

@@ -1,0 +1,125 @@
+"""Members resolved ahead of their batch's transaction still land on the right person; a batch
+whose write the database undid is written again."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from tribeops.core import ingest
+from tribeops.core.ingest import ingest_batch
+from tribeops.core.members import current, resolve
+from tribeops.core.runtime import Runtime
+from tribeops.core.schemas.brands import BrandCreate
+from tribeops.core.schemas.events import Actor
+from tribeops.core.services.brands import BrandService
+from tribeops.core.services.context import utcnow
+from tribeops.core.services.members import MemberService
+from tribeops.core.services.workspaces import ensure_workspace
+from tribeops.core.settings import Settings
+from tribeops.testing.events import EventBuilder
+
+
+def test_a_member_merged_away_after_resolving_is_replaced_by_the_survivor(database_url: str) -> None:
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        try:
+            async with runtime.db.transaction() as conn:
+                caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
+                ws = caller.workspace_id
+                found = await resolve(conn, ws, [("x", Actor(id="1", handle="anna")),
+                                                 ("instagram", Actor(id="9", handle="anna.ig")),
+                                                 ("x", Actor(id="2", handle="bob"))], utcnow())
+            anna_x, anna_ig, bob = found[("x", "1")], found[("instagram", "9")], found[("x", "2")]
+            async with runtime.db.transaction() as conn:
+                assert await current(conn, ws, found) == found  # nothing merged: the same mapping
+                await MemberService(conn, caller).merge(anna_x, anna_ig)
+            async with runtime.db.reading() as conn:
+                now = await current(conn, ws, found)
+            assert now == {("x", "1"): anna_x, ("instagram", "9"): anna_x, ("x", "2"): bob}
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_events_of_accounts_met_by_concurrent_batches_belong_to_one_member(database_url: str) -> None:
+    """Batches that all meet the same new accounts, sent at once: one member per account, and
+    every event stored once, on that member."""
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        try:
+            async with runtime.db.transaction() as conn:
+                caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
+                brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme", handles={"x": "acme"}))).id
+            ev = EventBuilder(brand)
+            batches = [[ev.like(actor=f"fan{j}", id=f"b{i}-{j}") for j in range(40)] for i in range(6)]
+            results = await asyncio.gather(*(ingest_batch(runtime.db, runtime.registry, caller, b) for b in batches))
+            assert [r.result.accepted for r in results] == [40] * 6
+            async with runtime.db.reading() as conn:
+                per_actor = (await conn.execute(sa.text(
+                    "SELECT actor_id, COUNT(DISTINCT member_id), COUNT(*) FROM events WHERE brand_id = :b "
+                    "GROUP BY actor_id"), {"b": brand})).all()
+                identities = (await conn.execute(sa.text(
+                    "SELECT COUNT(*), COUNT(DISTINCT member_id) FROM member_identities WHERE workspace_id = :w"),
+                    {"w": caller.workspace_id})).one()
+            assert len(per_actor) == 40 and {(n, m) for _, n, m in per_actor} == {(1, 6)}
+            assert tuple(identities) == (40, 40)
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+class _Undone(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        calls: list[str] = []
+        real = ingest.store
+
+        async def flaky(*args: Any, **kwargs: Any) -> Any:
+            calls.append("store")
+            if len(calls) == 1:  # the first attempt is a deadlock victim, after its inserts
+                await real(*args, **kwargs)
+                raise DBAPIError("INSERT", None, _Undone("40P01"))
+            return await real(*args, **kwargs)
+
+        try:
+            async with runtime.db.transaction() as conn:
+                caller = await ensure_workspace(conn, f"retry-{uuid.uuid4().hex[:8]}")
+                brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme", handles={"x": "acme"}))).id
+            monkeypatch.setattr(ingest, "store", flaky)
+            ev = EventBuilder(brand)
+            batch = await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a"), ev.like(actor="b")])
+            assert (batch.result.accepted, batch.result.duplicates, len(calls)) == (2, 0, 2)
+            async with runtime.db.reading() as conn:
+                stored = (await conn.execute(sa.text("SELECT COUNT(*) FROM events WHERE brand_id = :b"),
+                                             {"b": brand})).scalar()
+            assert stored == 2
+            # Anything else is not retried: it reaches the caller at once.
+            calls.clear()
+
+            async def broken(*args: Any, **kwargs: Any) -> Any:
+                calls.append("store")
+                raise DBAPIError("INSERT", None, _Undone("23505"))
+
+            monkeypatch.setattr(ingest, "store", broken)
+            with pytest.raises(DBAPIError):
+                await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")])
+            assert calls == ["store"]
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
