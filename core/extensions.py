@@ -99,7 +99,9 @@ class Enricher:
     ``enrich`` receives the event as a read-only mapping (the ``EventIn`` fields plus
     ``origin``) and returns the fields it adds, e.g. ``{"language": "it"}``. It may be
     async; async enrichers are cut off after ``timeout`` seconds. An enricher that raises
-    or times out adds nothing, and the error is recorded on the event.
+    or times out adds nothing, and the error is recorded on the event. With ``text_only``,
+    it is called only for events whose ``text`` is not blank (likes, follows, impressions...
+    skip it at no cost).
     """
 
     name: str
@@ -107,6 +109,7 @@ class Enricher:
     enrich: EnrichFunction
     fields: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 1.0
+    text_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ isolated; what they raise is recorded on the event, never returned as an error.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -257,7 +258,7 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
     values = []
     for event, row in zip(prepared.events, prepared.rows):
         row["member_id"] = members[(event.network, event.actor.id)]
-        values.append(tuple(row[c] for c in EVENT_COLUMNS))
+        values.append(_event_values(row))
     inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
                                  returning=("id",))
     new_ids = [event_id for (event_id,) in inserted]
@@ -281,6 +282,7 @@ def _origin(event: EventIn, handles: dict[str, str]) -> str:
 EVENT_COLUMNS = ("workspace_id", "id", "brand_id", "campaign_id", "tribe_id", "network", "kind", "origin", "paid",
                  "member_id", "actor_id", "actor_handle", "conversation_id", "post_id", "in_reply_to", "occurred_at",
                  "value", "text", "attrs", "enrichment", "enrichment_errors", "kit_similarity", "ingested_at")
+_event_values = operator.itemgetter(*EVENT_COLUMNS)  # a row's values, in column order
 
 
 def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:
@@ -302,26 +304,37 @@ class _Enricher:
     timeout: float
 
 
-def _enrichers(registry: Registry) -> list[_Enricher]:
-    """The registered enrichers, looked up once per batch rather than once per event."""
-    return [_Enricher(r.plugin, f"enricher {name!r}", r.item.enrich, r.item.timeout)
-            for name, r in registry.enrichers.items()]
+@dataclass(frozen=True)
+class _Enrichers:
+    """The registered enrichers, looked up once per batch rather than once per event: all of
+    them for events with text, the others for events without."""
+
+    with_text: list[_Enricher]
+    without_text: list[_Enricher]
 
 
-async def _enrich(enrichers: list[_Enricher], row: dict[str, Any], event: EventIn
+def _enrichers(registry: Registry) -> _Enrichers:
+    every = [(r.item.text_only, _Enricher(r.plugin, f"enricher {name!r}", r.item.enrich, r.item.timeout))
+             for name, r in registry.enrichers.items()]
+    return _Enrichers([e for _, e in every], [e for text_only, e in every if not text_only])
+
+
+async def _enrich(enrichers: _Enrichers, row: dict[str, Any], event: EventIn
                   ) -> tuple[dict[str, Any], list[str] | None]:
-    if not enrichers:
+    text = event.text
+    chosen = enrichers.with_text if text and not text.isspace() else enrichers.without_text
+    if not chosen:
         return {}, None
     view = {**msgspec.to_builtins(event), "origin": row["origin"], "paid": row["paid"]}
     added: dict[str, Any] = {}
     errors: list[str] = []
-    for e in enrichers:
+    for e in chosen:
         result = await call(e.plugin, e.label, e.enrich, view, timeout=e.timeout)
-        if isinstance(result, PluginFailure):
-            errors.append(str(result))
-        elif isinstance(result, Mapping):
+        if type(result) is dict or isinstance(result, Mapping):  # a plain dict spares the ABC check
             if result:
                 added.update(msgspec.to_builtins(dict(result)))
+        elif isinstance(result, PluginFailure):
+            errors.append(str(result))
         elif result is not None:
             errors.append(f"{e.plugin}: {e.label} returned {type(result).__name__}, not a mapping")
     return added, errors or None

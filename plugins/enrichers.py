@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, wraps
 from importlib import resources
 from typing import Any
@@ -208,7 +208,9 @@ def _detect(tokens: list[str]) -> str:
 
 
 def _on_text(derive: Callable[[Doc], dict[str, Any]]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """An enrich function: ``{}`` at once for events without text, else ``derive`` of its analysis."""
+    """An enrich function: ``{}`` at once for events without text, else ``derive`` of its analysis.
+    (Ingest skips the built-ins for those events, as they are ``text_only``; called directly,
+    they still answer.)"""
     @wraps(derive)
     def enrich(event: Mapping[str, Any]) -> dict[str, Any]:
         text = event.get("text")
@@ -373,7 +375,8 @@ def link_only(doc: Doc) -> dict[str, Any]:
     return {"link_only": bool(doc.links) and CONTENT.search(doc.clean) is None}
 
 
-ENRICHERS = (
+# Each reads the text alone: ingest skips them for events without one.
+ENRICHERS = tuple(replace(e, text_only=True) for e in (
     Enricher("language", "The text's language: en, it, other, or und when unsure (stopwords and spelling).",
              language, {"language": "en, it, other or und"}),
     Enricher("sentiment", "Lexicon sentiment of English and Italian texts, with negation, intensifiers and emoji.",
@@ -387,7 +390,7 @@ ENRICHERS = (
                     "mentions": "handles without @, space separated", "mention_count": "distinct mentions"}),
     Enricher("link_only", "Whether the text is only links (with hashtags, mentions, emoji or punctuation).",
              link_only, {"link_only": "true when the text has links and no words of its own"}),
-)
+))
 
 
 @hookimpl

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -11,10 +13,20 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from tribeops.core import tables as t
+from tribeops.core.ingest import ingest_batch
+from tribeops.core.plugin_api import Enricher
 from tribeops.core.plugins import DEFAULT_PLUGINS, create_manager
+from tribeops.core.runtime import Runtime
+from tribeops.core.schemas.brands import BrandCreate
+from tribeops.core.services.brands import BrandService
+from tribeops.core.services.workspaces import ensure_workspace
+from tribeops.core.settings import Settings
 from tribeops.core.schemas.events import Enrichment
 from tribeops.plugins import enrichers
 from tribeops.plugins.enrichers import ENRICHERS, language, link_only, question, sentiment, tags, thanks
+from tribeops.testing.events import EventBuilder
+
+from .kit import plugin, registering
 
 
 def enrich(text: str | None) -> dict[str, Any]:
@@ -211,3 +223,45 @@ def test_ingest_stores_the_enrichment_on_the_event(client: TestClient[Any], admi
                     "hashtags": "caffè", "hashtag_count": 1, "mentions": "acme", "mention_count": 1,
                     "link_only": False}
     assert 0 < row.enrichment["sentiment"] <= 1
+
+
+def test_text_only_enrichers_are_called_for_events_with_text_alone(database_url: str) -> None:
+    seen: dict[str, list[str]] = {"reads": [], "counts": []}
+
+    def reads(event: Mapping[str, Any]) -> dict[str, Any]:
+        seen["reads"].append(event["id"])
+        return {"reads_words": len(event["text"].split())}
+
+    def counts(event: Mapping[str, Any]) -> dict[str, Any]:
+        seen["counts"].append(event["id"])
+        return {"counts_value": event["value"]}
+
+    extra = plugin("textual", **registering(enrichers=[
+        Enricher("reads", "Words of the text", reads, text_only=True), Enricher("counts", "The value", counts)]))
+
+    async def scenario() -> dict[str, dict[str, Any]]:
+        runtime = Runtime.create(Settings(database_url=database_url, load_plugins=""), plugins=[extra])
+        try:
+            async with runtime.db.transaction() as conn:
+                caller = await ensure_workspace(conn, f"text-only-{uuid.uuid4().hex[:8]}")
+                brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme"))).id
+            ev = EventBuilder(brand)
+            items = [ev.comment(text="Grazie mille, buonissimo"), ev.like(), ev.comment(text="   "),
+                     ev.event("post", text="Two words")]
+            batch = await ingest_batch(runtime.db, runtime.registry, caller, items)
+            assert batch.result.accepted == 4
+            async with runtime.db.reading() as conn:
+                rows = (await conn.execute(sa.select(t.events.c.id, t.events.c.enrichment, t.events.c.enrichment_errors)
+                                           .where(t.events.c.brand_id == brand))).all()
+            assert all(row.enrichment_errors is None for row in rows)
+            return {item["id"]: next(r.enrichment for r in rows if r.id == item["id"]) for item in items}
+        finally:
+            await runtime.close()
+
+    enrichment = asyncio.run(scenario())
+    with_text = [event_id for event_id, found in enrichment.items() if "reads_words" in found]
+    assert sorted(seen["reads"]) == sorted(with_text) and len(with_text) == 2  # not the like, not the blank text
+    assert len(seen["counts"]) == 4 and all(found["counts_value"] == 1 for found in enrichment.values())
+    assert sorted(found.get("reads_words") for found in enrichment.values() if "reads_words" in found) == [2, 3]
+    # The built-ins are text-only too: the like has none of their fields.
+    assert all(enricher.text_only for enricher in ENRICHERS)
