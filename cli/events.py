@@ -14,6 +14,8 @@ from tribeops.core.runtime import Runtime
 from tribeops.core.services.workspaces import ensure_workspace
 from tribeops.core.settings import Settings
 
+from .process import tune_gc
+
 
 @click.group("events")
 def events_group() -> None:
@@ -42,6 +44,7 @@ def events_import(file: Path, workspace: str, batch_size: int) -> None:
 async def _run(settings: Settings, file: Path, workspace: str, batch_size: int) -> ImportSummary:
     runtime = Runtime.create(settings, Database.from_settings(settings))
     runtime.db.start()  # the WAL checkpointer, off the import's write path
+    tune_gc()
     try:
         async with runtime.db.transaction() as conn:
             caller = await ensure_workspace(conn, workspace)

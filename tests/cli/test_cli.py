@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 TRIBEOPS = [sys.executable, "-m", "tribeops.cli.main"]
 
@@ -86,3 +87,22 @@ def test_serve_creates_the_default_workspace_once_and_prints_its_key(tmp_path: P
     again.terminate()
     out, _ = again.communicate(timeout=30)
     assert "tro_" not in out
+
+
+def test_the_server_process_freezes_start_up_objects_and_collects_young_ones_in_larger_rounds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from tribeops.cli import app, process
+
+    before = gc.get_threshold()
+    monkeypatch.setenv("TRIBEOPS_DATABASE_URL", "sqlite+aiosqlite:///:memory:")
+    try:
+        gc.unfreeze()
+        assert gc.get_freeze_count() == 0
+        app.create_app()
+        assert gc.get_threshold() == (process.YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 1000  # modules, the app, the plugins
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
