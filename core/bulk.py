@@ -99,6 +99,15 @@ def _columns(dialect: str, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     return columns
 
 
+def encode(dialect: str, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """``rows`` with their values in the driver's own types already (on SQLite, times and JSON
+    as text; PostgreSQL takes rows as they are), so that :func:`insert`, run later inside a
+    write transaction, only passes them on."""
+    if dialect != "sqlite" or not rows:
+        return [tuple(row) for row in rows]
+    return list(zip(*_columns(dialect, rows)))
+
+
 async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                  conflict: Sequence[str] = (), returning: Sequence[str] = ()) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (skipping conflicts on ``conflict`` when given) and return ``returning`` of new rows.

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import bulk
 from .aggregate import gate, mark_pending
 from .errors import FieldError, ValidationFailed
-from .members import current, resolve
+from .members import Sightings, current, resolve, sightings
 from .db import Database
 from .membership import TribeRule, join, load_rules, matches
 from .plugins import Registry
@@ -74,11 +74,18 @@ def normalise_handle(handle: str | None) -> str:
 
 @dataclass
 class Prepared:
-    """A batch checked and enriched, ready to store: the CPU-bound half of ingestion."""
+    """A batch checked and enriched, ready to store: the CPU-bound half of ingestion.
+
+    Everything that does not depend on what is stored is worked out here, outside the write
+    transaction: the events' column values (already in the driver's types, all but
+    ``member_id``) and the actors' latest profile facts.
+    """
 
     rejected: list[Rejection]
     events: list[EventIn]
-    rows: list[dict[str, Any]]
+    values: list[tuple[Any, ...]]  # per event, EVENT_COLUMNS but the last (member_id)
+    sightings: Sightings
+    now: datetime
     rules: dict[str, list[TribeRule]]
     valid: int
     members: dict[tuple[str, str], str] | None = None  # (network, actor id) -> member, when resolved ahead
@@ -126,9 +133,10 @@ async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, ite
         if kit and event.text and event.kind in COPYABLE:
             row["kit_similarity"] = round(similarity(event.text, kit), 4)
         row["enrichment"], row["enrichment_errors"] = await _enrich(enrichers, row, event)
-        rows.append(row)
+        rows.append(_own_values(row))
     rules = await load_rules(conn, caller.workspace_id, refs["brands"]) if events else {}
-    return Prepared(rejected, events, rows, rules, len(accepted))
+    return Prepared(rejected, events, bulk.encode(conn.dialect.name, rows),
+                    sightings([(e.network, e.actor) for e in events]), now, rules, len(accepted))
 
 
 async def store(conn: AsyncConnection, caller: Caller, prepared: Prepared) -> Batch:
@@ -173,8 +181,7 @@ async def _write(db: Database, caller: Caller, prepared: Prepared) -> Batch:
         # changed accounts then wait on each other for that alone, not for each other's whole
         # batch. (SQLite has one writer anyway: there it is all one transaction.)
         async with db.transaction() as conn:
-            seen_at = prepared.rows[0]["ingested_at"]
-            prepared.members = await resolve(conn, caller.workspace_id, _actors(prepared), seen_at)
+            prepared.members = await resolve(conn, caller.workspace_id, prepared.sightings, prepared.now)
     async with db.transaction() as conn:
         return await store(conn, caller, prepared)
 
@@ -246,19 +253,16 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
     """The ids of the events stored now, and their brands (sorted)."""
     if not prepared.events:
         return [], []
-    now = prepared.rows[0]["ingested_at"]
+    now = prepared.now
     brand_ids = [e.brand_id for e in prepared.events]
     await gate(conn, brand_ids, shared=True)
     if prepared.members is None:
-        members = await resolve(conn, ws, _actors(prepared), now)
+        members = await resolve(conn, ws, prepared.sightings, now)
     else:  # resolved ahead, in a transaction of its own: a merge may have moved some since
         members = await current(conn, ws, prepared.members)
     joined = {(tribe, members[(e.network, e.actor.id)]) for e in prepared.events for tribe in matches(prepared.rules, e)}
     await join(conn, ws, joined, now)
-    values = []
-    for event, row in zip(prepared.events, prepared.rows):
-        row["member_id"] = members[(event.network, event.actor.id)]
-        values.append(_event_values(row))
+    values = [(*own, members[(e.network, e.actor.id)]) for e, own in zip(prepared.events, prepared.values)]
     inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
                                  returning=("id",))
     new_ids = [event_id for (event_id,) in inserted]
@@ -269,27 +273,25 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
     return new_ids, new_brands
 
 
-def _actors(prepared: Prepared) -> list[tuple[str, Any]]:
-    return [(e.network, e.actor) for e in prepared.events]
-
-
 def _origin(event: EventIn, handles: dict[str, str]) -> str:
     """``brand`` when the actor is the brand's own account on that network."""
     own = handles.get(event.network)
     return "brand" if own and normalise_handle(event.actor.handle or event.actor.id) == own else "member"
 
 
+# member_id last: the one value known only once the batch is being stored.
 EVENT_COLUMNS = ("workspace_id", "id", "brand_id", "campaign_id", "tribe_id", "network", "kind", "origin", "paid",
-                 "member_id", "actor_id", "actor_handle", "conversation_id", "post_id", "in_reply_to", "occurred_at",
-                 "value", "text", "attrs", "enrichment", "enrichment_errors", "kit_similarity", "ingested_at")
-_event_values = operator.itemgetter(*EVENT_COLUMNS)  # a row's values, in column order
+                 "actor_id", "actor_handle", "conversation_id", "post_id", "in_reply_to", "occurred_at",
+                 "value", "text", "attrs", "enrichment", "enrichment_errors", "kit_similarity", "ingested_at",
+                 "member_id")
+_own_values = operator.itemgetter(*EVENT_COLUMNS[:-1])  # a row's values but member_id, in column order
 
 
 def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:
     return {
         "workspace_id": ws, "id": event.id, "brand_id": event.brand_id, "campaign_id": event.campaign_id,
         "tribe_id": event.tribe_id, "network": event.network, "kind": event.kind, "origin": origin,
-        "paid": bool(event.paid or (event.text and DISCLOSURE.search(event.text))), "member_id": None,
+        "paid": bool(event.paid or (event.text and DISCLOSURE.search(event.text))),
         "actor_id": event.actor.id, "actor_handle": event.actor.handle, "conversation_id": event.conversation_id,
         "post_id": event.post_id, "in_reply_to": event.in_reply_to, "occurred_at": event.occurred_at,
         "value": event.value, "text": event.text, "attrs": event.attrs, "ingested_at": now, "kit_similarity": None,

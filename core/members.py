@@ -24,17 +24,26 @@ def profile_of(actor: Actor) -> dict[str, Any]:
     return facts
 
 
-async def resolve(conn: AsyncConnection, workspace_id: str, actors: Iterable[tuple[str, Actor]],
+# (network, account id) -> (latest handle, latest profile facts)
+Sightings = dict[tuple[str, str], tuple[str | None, dict[str, Any]]]
+
+
+def sightings(actors: Iterable[tuple[str, Actor]]) -> Sightings:
+    """What (network, actor) pairs say about each account: later sightings win, fact by fact."""
+    seen: Sightings = {}
+    for network, actor in actors:
+        handle, facts = seen.get((network, actor.id), (None, {}))
+        seen[(network, actor.id)] = (actor.handle or handle, {**facts, **profile_of(actor)})
+    return seen
+
+
+async def resolve(conn: AsyncConnection, workspace_id: str, sightings: Sightings,
                   seen_at: datetime) -> dict[tuple[str, str], str]:
-    """Member ids for (network, actor) pairs, creating members for new identities.
+    """Member ids for the accounts of :func:`sightings`, creating members for new identities.
 
     Safe under concurrent batches: identities are inserted with ON CONFLICT DO NOTHING and
     read back, so two batches that meet the same new account agree on one member.
     """
-    sightings: dict[tuple[str, str], tuple[str | None, dict[str, Any]]] = {}
-    for network, actor in actors:  # later sightings win, fact by fact
-        handle, facts = sightings.get((network, actor.id), (None, {}))
-        sightings[(network, actor.id)] = (actor.handle or handle, {**facts, **profile_of(actor)})
     if not sightings:
         return {}
     keys = sorted(sightings)  # one order everywhere: no deadlocks between concurrent batches
@@ -96,8 +105,7 @@ async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str
     return result
 
 
-async def _refresh_profiles(conn: AsyncConnection, workspace_id: str,
-                            sightings: dict[tuple[str, str], tuple[str | None, dict[str, Any]]],
+async def _refresh_profiles(conn: AsyncConnection, workspace_id: str, sightings: Sightings,
                             stored: dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]],
                             seen_at: datetime) -> None:
     """Known identities: facts the new sightings carry replace the stored ones; the rest are kept.

@@ -18,7 +18,7 @@ from . import tables as t
 from .connectors import Connector, PageResult, Stream, StreamContext
 from .errors import NotFound
 from .ingest import Batch, ingest, notify_ingested
-from .members import resolve
+from .members import resolve, sightings
 from .runtime import Runtime
 from .services.context import Caller, utcnow
 
@@ -103,7 +103,8 @@ async def commit_page(runtime: Runtime, caller: Caller, connection_id: str, stre
     async with runtime.db.transaction() as conn:
         batch = await ingest(conn, runtime.registry, caller, [msgspec.to_builtins(e) for e in page.events])
         if page.members:
-            await resolve(conn, caller.workspace_id, [(stream.connector.network, m) for m in page.members], utcnow())
+            await resolve(conn, caller.workspace_id, sightings([(stream.connector.network, m) for m in page.members]),
+                          utcnow())
         report.cursor = _later(report.cursor, page.cursor)
         state_row = (await conn.execute(sa.select(t.connections.c.state).where(
             t.connections.c.id == connection_id))).scalar_one()

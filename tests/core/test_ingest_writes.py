@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tribeops.core import ingest
 from tribeops.core.ingest import ingest_batch
-from tribeops.core.members import current, resolve
+from tribeops.core.members import current, resolve, sightings
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
 from tribeops.core.schemas.events import Actor
@@ -32,9 +32,9 @@ def test_a_member_merged_away_after_resolving_is_replaced_by_the_survivor(databa
             async with runtime.db.transaction() as conn:
                 caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
                 ws = caller.workspace_id
-                found = await resolve(conn, ws, [("x", Actor(id="1", handle="anna")),
-                                                 ("instagram", Actor(id="9", handle="anna.ig")),
-                                                 ("x", Actor(id="2", handle="bob"))], utcnow())
+                found = await resolve(conn, ws, sightings([("x", Actor(id="1", handle="anna")),
+                                                           ("instagram", Actor(id="9", handle="anna.ig")),
+                                                           ("x", Actor(id="2", handle="bob"))]), utcnow())
             anna_x, anna_ig, bob = found[("x", "1")], found[("instagram", "9")], found[("x", "2")]
             async with runtime.db.transaction() as conn:
                 assert await current(conn, ws, found) == found  # nothing merged: the same mapping
