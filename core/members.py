@@ -70,9 +70,17 @@ async def current(conn: AsyncConnection, workspace_id: str, found: dict[tuple[st
                   ) -> dict[tuple[str, str], str]:
     """``found`` (from :func:`resolve`, in an earlier transaction) with members merged away since
     then replaced by the member their identities now belong to."""
-    merged = {row[0] for row in await bulk.select_in(
-        conn, "SELECT id FROM members WHERE workspace_id = {} AND merged_into IS NOT NULL AND id IN {}",
-        (workspace_id,), sorted(set(found.values())))}
+    ids = sorted(set(found.values()))
+    if conn.dialect.name == "postgresql":  # one probe of the primary key per member (see _lookup)
+        result = await conn.exec_driver_sql(
+            "SELECT k.id FROM unnest(CAST($2 AS TEXT[])) AS k(id) CROSS JOIN LATERAL "
+            "(SELECT 1 FROM members WHERE id = k.id AND workspace_id = $1 AND merged_into IS NOT NULL LIMIT 1) m",
+            (workspace_id, ids))
+        merged = {row[0] for row in result.fetchall()}
+    else:
+        merged = {row[0] for row in await bulk.select_in(
+            conn, "SELECT id FROM members WHERE workspace_id = {} AND merged_into IS NOT NULL AND id IN {}",
+            (workspace_id,), ids)}
     if not merged:
         return found
     moved = await _lookup(conn, workspace_id, sorted(key for key, member in found.items() if member in merged))
@@ -87,20 +95,37 @@ async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str
                   ) -> dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]]:
     """(network, id) → (member id, handle, profile) for the identities already stored.
 
-    One query per network, ``network = ? AND external_id IN (...)``, walks the primary key;
-    a row-value ``IN`` over (network, id) pairs plans far worse on PostgreSQL. Profiles come
-    as text, decoded here in one call each, not by the driver's JSON codec.
+    On PostgreSQL, one statement that probes the primary key once per key. Plain ``IN`` lists
+    (or a join) are planned from the table's statistics, and while a fresh table has none
+    (autovacuum analyses it within a minute or so) the planner takes ``workspace_id`` and
+    ``network`` alone for a selective prefix and reads the network's every identity per
+    lookup. ``LIMIT 1`` in the lateral subquery keeps it from being flattened into such a join.
+    On SQLite, one query per network, ``network = ? AND external_id IN (...)``, which walks the
+    primary key. Profiles come as text, decoded here in one call each.
     """
+    result: dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]] = {}
+    if not keys:
+        return result
+    if conn.dialect.name == "postgresql":
+        networks, ids = zip(*keys)
+        rows = (await conn.exec_driver_sql(
+            "SELECT k.network, k.external_id, m.member_id, m.handle, CAST(m.profile AS TEXT) "
+            "FROM unnest(CAST($2 AS TEXT[]), CAST($3 AS TEXT[])) AS k(network, external_id) CROSS JOIN LATERAL "
+            "(SELECT member_id, handle, profile FROM member_identities WHERE workspace_id = $1 "
+            "AND network = k.network AND external_id = k.external_id LIMIT 1) m",
+            (workspace_id, list(networks), list(ids)))).fetchall()
+        for network, external_id, member_id, handle, profile in rows:
+            result[(network, external_id)] = (member_id, handle, bulk.json_value(profile) or {})
+        return result
     by_network: dict[str, list[str]] = {}
     for network, external_id in keys:
         by_network.setdefault(network, []).append(external_id)
-    result: dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]] = {}
-    for network, ids in by_network.items():
-        rows = await bulk.select_in(conn, "SELECT external_id, member_id, handle, CAST(profile AS TEXT) "
-                                    "FROM member_identities "
-                                    "WHERE workspace_id = {} AND network = {} AND external_id IN {}",
-                                    (workspace_id, network), ids)
-        for external_id, member_id, handle, profile in rows:
+    for network, ids_of in by_network.items():
+        found = await bulk.select_in(conn, "SELECT external_id, member_id, handle, CAST(profile AS TEXT) "
+                                     "FROM member_identities "
+                                     "WHERE workspace_id = {} AND network = {} AND external_id IN {}",
+                                     (workspace_id, network), ids_of)
+        for external_id, member_id, handle, profile in found:
             result[(network, external_id)] = (member_id, handle, bulk.json_value(profile) or {})
     return result
 
