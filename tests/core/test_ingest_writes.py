@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from tribeops.core import ingest
+from tribeops.core import bulk, ingest
 from tribeops.core.ingest import ingest_batch
 from tribeops.core.members import current, resolve, sightings
 from tribeops.core.runtime import Runtime
@@ -42,6 +42,37 @@ def test_a_member_merged_away_after_resolving_is_replaced_by_the_survivor(databa
             async with runtime.db.reading() as conn:
                 now = await current(conn, ws, found)
             assert now == {("x", "1"): anna_x, ("instagram", "9"): anna_x, ("x", "2"): bob}
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_known_identities_are_found_per_network_and_keep_their_latest_facts(database_url: str) -> None:
+    """The same account id on two networks is two identities; seen again, each is found (not
+    created twice) and takes the facts its new sighting carries, keeping the others."""
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        try:
+            async with runtime.db.transaction() as conn:
+                caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
+                ws = caller.workspace_id
+                first = await resolve(conn, ws, sightings([("x", Actor(id="7", handle="anna", followers=10)),
+                                                           ("instagram", Actor(id="7", handle="anna.ig"))]), utcnow())
+            assert len(set(first.values())) == 2
+            async with runtime.db.transaction() as conn:
+                again = await resolve(conn, ws, sightings([("instagram", Actor(id="7", followers=99)),
+                                                           ("x", Actor(id="7", handle="anna", following=3)),
+                                                           ("x", Actor(id="8", handle="bob"))]), utcnow())
+            assert {k: again[k] for k in first} == first and again[("x", "8")] not in first.values()
+            async with runtime.db.reading() as conn:
+                rows = (await conn.execute(sa.text(
+                    "SELECT network, external_id, handle, profile FROM member_identities WHERE workspace_id = :w "
+                    "ORDER BY network, external_id"), {"w": ws})).all()
+            assert [(r.network, r.external_id, r.handle, bulk.json_value(r.profile)) for r in rows] == [
+                ("instagram", "7", "anna.ig", {"followers": 99}),
+                ("x", "7", "anna", {"followers": 10, "following": 3}),
+                ("x", "8", "bob", {})]
         finally:
             await runtime.close()
 
