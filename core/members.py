@@ -53,9 +53,15 @@ async def resolve(conn: AsyncConnection, workspace_id: str, sightings: Sightings
     if new:
         rows = [(workspace_id, net, ext, member_id, sightings[(net, ext)][0], sightings[(net, ext)][1],
                  seen_at, seen_at) for (net, ext), member_id in zip(new, new_ids("member", len(new)))]
-        inserted = await bulk.insert(conn, "member_identities", IDENTITY_COLUMNS, rows,
-                                     conflict=("workspace_id", "network", "external_id"),
-                                     returning=("network", "external_id", "member_id"))
+        if conn.dialect.name == "sqlite":
+            # The transaction has held SQLite's one write lock since it began: nobody can have
+            # stored any of them since the lookup. (A conflict would fail loudly.)
+            await bulk.insert(conn, "member_identities", IDENTITY_COLUMNS, rows)
+            inserted = [(net, ext, member_id) for _, net, ext, member_id, *_ in rows]
+        else:
+            inserted = await bulk.insert(conn, "member_identities", IDENTITY_COLUMNS, rows,
+                                         conflict=("workspace_id", "network", "external_id"),
+                                         returning=("network", "external_id", "member_id"))
         await bulk.insert(conn, "members", ("id", "workspace_id", "merged_into", "created_at", "updated_at"),
                           [(mid, workspace_id, None, seen_at, seen_at) for _, _, mid in inserted])
         found.update({(net, ext): mid for net, ext, mid in inserted})
@@ -117,16 +123,23 @@ async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str
         for network, external_id, member_id, handle, profile in rows:
             result[(network, external_id)] = (member_id, handle, bulk.json_value(profile) or {})
         return result
+    # On SQLite the rows come back as one JSON array, in one value: the driver's thread hands
+    # over each row separately, and each hand-over waits its turn for the interpreter.
     by_network: dict[str, list[str]] = {}
     for network, external_id in keys:
         by_network.setdefault(network, []).append(external_id)
+    parts, params = [], []
     for network, ids_of in by_network.items():
-        found = await bulk.select_in(conn, "SELECT external_id, member_id, handle, CAST(profile AS TEXT) "
-                                     "FROM member_identities "
-                                     "WHERE workspace_id = {} AND network = {} AND external_id IN {}",
-                                     (workspace_id, network), ids_of)
-        for external_id, member_id, handle, profile in found:
-            result[(network, external_id)] = (member_id, handle, bulk.json_value(profile) or {})
+        for start in range(0, len(ids_of), 5000):
+            chunk = ids_of[start:start + 5000]
+            parts.append("SELECT network, external_id, member_id, handle, profile FROM member_identities "
+                         f"WHERE workspace_id = ? AND network = ? AND external_id IN ({', '.join('?' * len(chunk))})")
+            params += [workspace_id, network, *chunk]
+    found = await conn.exec_driver_sql(
+        "SELECT json_group_array(json_array(network, external_id, member_id, handle, json(profile))) "
+        f"FROM ({' UNION ALL '.join(parts)})", tuple(params))
+    for network, external_id, member_id, handle, profile in bulk.json_value(found.scalar_one()):
+        result[(network, external_id)] = (member_id, handle, profile or {})
     return result
 
 
