@@ -98,23 +98,51 @@ async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, ite
     ``check_nul=False`` skips looking for NUL characters (which PostgreSQL cannot store) when
     the caller knows there are none, e.g. the raw body had no ``\\u0000`` escape.
     """
-    now = utcnow()
-    rejected: list[Rejection] = []
-    valid: list[tuple[int, EventIn]] = []
+    checked = _check(items, check_nul)
+    context = await _context(conn, caller.workspace_id, checked)
+    return await _complete(registry, caller, checked, context, conn.dialect.name)
+
+
+@dataclass
+class _Checked:
+    """A batch's items checked one by one: the valid ones (with their index) and the rejected."""
+
+    now: datetime
+    valid: list[tuple[int, EventIn]]
+    rejected: list[Rejection]
+
+
+def _check(items: Sequence[Any], check_nul: bool) -> _Checked:
+    checked = _Checked(utcnow(), [], [])
     for index, raw in enumerate(items):
         try:  # the common case, valid, costs one msgspec conversion; only bad items are walked
             event = msgspec.convert(raw, EventIn, strict=False)
             errors = nul_errors(raw) if check_nul else []
             if not errors:
-                valid.append((index, event))
+                checked.valid.append((index, event))
                 continue
         except msgspec.ValidationError:
             errors = collect_errors(raw, EventIn) or [FieldError("", "Not a valid event.")]
-        rejected.append(Rejection(index=index, id=_raw_id(raw), errors=errors))
-    refs = await _references(conn, caller.workspace_id, [e for _, e in valid])
+        checked.rejected.append(Rejection(index=index, id=_raw_id(raw), errors=errors))
+    return checked
+
+
+async def _context(conn: AsyncConnection, ws: str, checked: _Checked
+                   ) -> tuple[dict[str, dict[str, Any]], dict[str, list[TribeRule]]]:
+    """What the batch's items refer to (brands, campaigns, tribes) and the tribes' rules."""
+    refs = await _references(conn, ws, [e for _, e in checked.valid])
+    rules = await load_rules(conn, ws, refs["brands"]) if refs["brands"] else {}
+    return refs, rules
+
+
+async def _complete(registry: Registry, caller: Caller, checked: _Checked,
+                    context: tuple[dict[str, dict[str, Any]], dict[str, list[TribeRule]]], dialect: str) -> Prepared:
+    """Check what needs the references, then derive and enrich each new event. No database."""
+    refs, rules = context
+    now, rejected = checked.now, checked.rejected
     kinds = registry.kinds()
     accepted: list[EventIn] = []
-    for index, event in valid:
+    for index, event in checked.valid:
         errors = _semantic_errors(event, refs, kinds, now)
         if errors:
             rejected.append(Rejection(index=index, id=event.id, errors=errors))
@@ -134,9 +162,8 @@ async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, ite
             row["kit_similarity"] = round(similarity(event.text, kit), 4)
         row["enrichment"], row["enrichment_errors"] = await _enrich(enrichers, row, event)
         rows.append(_own_values(row))
-    rules = await load_rules(conn, caller.workspace_id, refs["brands"]) if events else {}
-    return Prepared(rejected, events, bulk.encode(conn.dialect.name, rows),
-                    sightings([(e.network, e.actor) for e in events]), now, rules, len(accepted))
+    return Prepared(rejected, events, bulk.encode(dialect, rows),
+                    sightings([(e.network, e.actor) for e in events]), now, rules if events else {}, len(accepted))
 
 
 async def store(conn: AsyncConnection, caller: Caller, prepared: Prepared) -> Batch:
@@ -159,8 +186,10 @@ async def ingest_batch(db: Database, registry: Registry, caller: Caller, items: 
 
     A write PostgreSQL undid (a deadlock with a merge, a serialization failure) is run again, up
     to ``WRITE_ATTEMPTS`` times in all: dedupe on event ids makes that safe."""
-    async with db.reading() as conn:
-        prepared = await prepare(conn, registry, caller, items, check_nul)
+    checked = _check(items, check_nul)
+    async with db.reading() as conn:  # the lookups alone: no read stays open while the enrichers run
+        context = await _context(conn, caller.workspace_id, checked)
+    prepared = await _complete(registry, caller, checked, context, db.dialect)
     attempt = 1
     while True:
         try:
@@ -263,14 +292,35 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
     joined = {(tribe, members[(e.network, e.actor.id)]) for e in prepared.events for tribe in matches(prepared.rules, e)}
     await join(conn, ws, joined, now)
     values = [(*own, members[(e.network, e.actor.id)]) for e, own in zip(prepared.events, prepared.values)]
-    inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
-                                 returning=("id",))
-    new_ids = [event_id for (event_id,) in inserted]
+    if conn.dialect.name == "sqlite":
+        # The transaction has held SQLite's one write lock since it began, so the ids already
+        # stored are known before the insert, in one value: an insert RETURNING would hand its
+        # rows over from the driver's thread one at a time (see members._lookup).
+        known = await _stored_ids(conn, ws, [e.id for e in prepared.events])
+        await bulk.insert(conn, "events", EVENT_COLUMNS, [v for e, v in zip(prepared.events, values)
+                                                          if e.id not in known])
+        new_ids = [e.id for e in prepared.events if e.id not in known]
+    else:
+        inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
+                                     returning=("id",))
+        new_ids = [event_id for (event_id,) in inserted]
     brand_of = {e.id: e.brand_id for e in prepared.events}
     new_brands = sorted({brand_of[i] for i in new_ids})
     if new_brands:  # a batch of duplicates leaves the scheduler alone
         await mark_pending(conn, ws, new_brands, now)
     return new_ids, new_brands
+
+
+async def _stored_ids(conn: AsyncConnection, ws: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the workspace has stored already (SQLite: one JSON value per chunk)."""
+    known: set[str] = set()
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        result = await conn.exec_driver_sql(
+            f"SELECT json_group_array(id) FROM events WHERE workspace_id = ? AND id IN ({', '.join('?' * len(chunk))})",
+            (ws, *chunk))
+        known.update(bulk.json_value(result.scalar_one()))
+    return known
 
 
 def _origin(event: EventIn, handles: dict[str, str]) -> str:
