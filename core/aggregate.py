@@ -407,8 +407,9 @@ async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now
     Ingest calls it last, just before commit, inside the shared :func:`gate` it took first: the
     brand's ``agg_state`` row is then locked only for the commit, not for the whole batch.
     With ``rebuild`` it closes the brands' gates itself, first, as merges and tribe edits call
-    it before touching members or events: the lock order is gate, identities and events, then
-    ``agg_state``, the same everywhere.
+    it before touching members or events: the lock order is the workspace's members gate
+    (ingest and merges, see :func:`~tribeops.core.members.members_gate`), brand gates,
+    identities and events, then ``agg_state``, the same everywhere.
     """
     if rebuild:
         await gate(conn, brand_ids, shared=False)

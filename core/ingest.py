@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import bulk
 from .aggregate import gate, mark_pending
 from .errors import FieldError, ValidationFailed
-from .members import Sightings, current, resolve, sightings
+from .members import Sightings, current, members_gate, resolve, sightings
 from .db import Database
 from .membership import TribeRule, join, load_rules, matches
 from .plugins import Registry
@@ -284,6 +284,7 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
         return [], []
     now = prepared.now
     brand_ids = [e.brand_id for e in prepared.events]
+    await members_gate(conn, ws, shared=True)
     await gate(conn, brand_ids, shared=True)
     if prepared.members is None:
         members = await resolve(conn, ws, prepared.sightings, now)

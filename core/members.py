@@ -24,6 +24,23 @@ def profile_of(actor: Actor) -> dict[str, Any]:
     return facts
 
 
+MEMBERS_GATE = 7303  # advisory lock class of a workspace's members (7301, 7302: aggregation)
+
+
+async def members_gate(conn: AsyncConnection, workspace_id: str, shared: bool) -> None:
+    """The workspace's gate between batches being stored and merges (PostgreSQL only).
+
+    A batch whose members were resolved ahead holds it shared from :func:`current` until it
+    commits; a merge holds it exclusively. So a merge either commits before the batch checks
+    its members (the batch then uses the survivor) or waits for the batch's events and moves
+    them too, whichever brand they are in. Taken before any brand's gate. SQLite has one
+    writer at a time: nothing to do there.
+    """
+    if conn.dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await conn.exec_driver_sql(f"SELECT {function}({MEMBERS_GATE}, hashtext($1))", (workspace_id,))
+
+
 # (network, account id) -> (latest handle, latest profile facts)
 Sightings = dict[tuple[str, str], tuple[str | None, dict[str, Any]]]
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from .. import tables as t
 from ..aggregate import mark_pending
 from ..errors import FieldError, NotFound, ValidationFailed
+from ..members import members_gate
 from ..pagination import paginate
 from ..schemas.common import Page
 from ..schemas.members import Activity, Identity, Member, TribeMembership
@@ -75,6 +76,9 @@ class MemberService(Service):
         """Move ``other_id``'s identities, events and tribes onto ``member_id``."""
         if member_id == other_id:
             raise ValidationFailed([FieldError("/member_id", "A member cannot be merged into itself.")])
+        # Batches in flight first (their events may be on either member, in any brand), then the
+        # brands' gates (in _restate): the lock order of ingest.
+        await members_gate(self.conn, self.ws, shared=False)
         target = await self.get(member_id)
         if target.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"{member_id} was itself merged away.")])
@@ -82,7 +86,7 @@ class MemberService(Service):
                                                                     M.id == other_id))).first()
         if other is None or other.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {other_id!r} to merge in this workspace.")])
-        await self._restate(members=(member_id, other_id))  # before the identities and events, as ingest does
+        await self._restate(members=(member_id, other_id))
         ws_other = (I.workspace_id == self.ws, I.member_id == other_id)
         await self.conn.execute(sa.update(t.member_identities).where(*ws_other).values(member_id=member_id))
         await self.conn.execute(sa.update(t.events).where(E.workspace_id == self.ws, E.member_id == other_id)

@@ -21,6 +21,8 @@ from tribeops.core.services.workspaces import ensure_workspace
 from tribeops.core.settings import Settings
 from tribeops.testing.events import EventBuilder
 
+from ..pausing import pause_first_call
+
 
 async def _setup(runtime: Runtime) -> tuple[Any, str]:
     async with runtime.db.transaction() as conn:
@@ -60,26 +62,6 @@ def test_events_arriving_after_the_horizon_stay_pending_until_the_next_run(datab
     asyncio.run(scenario())
 
 
-def _pause_first_call(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str,
-                      brand: str) -> tuple[asyncio.Event, asyncio.Event]:
-    """The first call of ``owner.name`` (a coroutine function) about ``brand`` (an argument, or
-    in a list argument) sets ``reached`` and then waits for ``go_on``; later calls, and calls for
-    other brands (jobs of another test's runtime may still be running), go straight through.
-    Returns (reached, go_on)."""
-    reached, go_on = asyncio.Event(), asyncio.Event()
-    original = getattr(owner, name)
-
-    async def paused(*args: Any, **kwargs: Any) -> Any:
-        about = any(arg == brand or (isinstance(arg, list) and brand in arg) for arg in args)
-        if about and not reached.is_set():
-            reached.set()
-            await go_on.wait()
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, paused)
-    return reached, go_on
-
-
 def test_ingest_goes_on_while_a_rebuild_runs(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has one writer: a batch waits for any running transaction there")
@@ -89,7 +71,7 @@ def test_ingest_goes_on_while_a_rebuild_runs(database_url: str, monkeypatch: pyt
         # The rebuild has done its work, not committed.
         try:
             caller, brand = await _setup(runtime)
-            reached, go_on = _pause_first_call(monkeypatch, aggregate, "_settle", brand)
+            reached, go_on = pause_first_call(monkeypatch, aggregate, "_settle", brand)
             ev = EventBuilder(brand)
             await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
             rebuild = asyncio.create_task(aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id,
@@ -123,7 +105,7 @@ def test_batches_of_one_brand_are_stored_side_by_side_and_a_horizon_waits_for_th
         # The first batch has its seqs, not committed.
         try:
             caller, brand = await _setup(runtime)
-            reached, go_on = _pause_first_call(monkeypatch, ingest, "mark_pending", brand)
+            reached, go_on = pause_first_call(monkeypatch, ingest, "mark_pending", brand)
             ev = EventBuilder(brand)
             first = asyncio.create_task(ingest_batch(runtime.db, runtime.registry, caller,
                                                      [ev.like(actor="a"), ev.like(actor="b")]))

@@ -24,6 +24,8 @@ from tribeops.core.services.workspaces import ensure_workspace
 from tribeops.core.settings import Settings
 from tribeops.testing.events import EventBuilder
 
+from ..pausing import pause_first_call
+
 
 def test_a_member_merged_away_after_resolving_is_replaced_by_the_survivor(database_url: str) -> None:
     async def scenario() -> None:
@@ -42,6 +44,51 @@ def test_a_member_merged_away_after_resolving_is_replaced_by_the_survivor(databa
             async with runtime.db.reading() as conn:
                 now = await current(conn, ws, found)
             assert now == {("x", "1"): anna_x, ("instagram", "9"): anna_x, ("x", "2"): bob}
+        finally:
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_merge_waits_for_a_batch_whose_members_it_moves_even_in_a_brand_they_had_no_events_in(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch checked its members and is storing events of a brand where neither member had
+    any yet; a merge of those members must not slip in between and leave the new event on the
+    member merged away."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: a merge waits for any batch being stored there")
+
+    async def scenario() -> None:
+        runtime = Runtime.create(Settings(database_url=database_url))
+        try:
+            async with runtime.db.transaction() as conn:
+                caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
+                ws = caller.workspace_id
+                brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme"))).id
+                found = await resolve(conn, ws, sightings([("x", Actor(id="1", handle="anna")),
+                                                           ("instagram", Actor(id="9", handle="anna.ig"))]), utcnow())
+            keep, away = found[("x", "1")], found[("instagram", "9")]
+            # The batch has its members checked (current) and waits before its tribes and events.
+            reached, go_on = pause_first_call(monkeypatch, ingest, "join", ws)
+            ev = EventBuilder(brand)
+            item = ev.like(actor={"id": "9", "handle": "anna.ig"}, network="instagram")
+            batch = asyncio.create_task(ingest_batch(runtime.db, runtime.registry, caller, [item]))
+            await asyncio.wait_for(reached.wait(), timeout=10)
+
+            async def merge() -> None:
+                async with runtime.db.transaction() as conn:
+                    await MemberService(conn, caller).merge(keep, away)
+
+            merging = asyncio.create_task(merge())
+            await asyncio.sleep(0.5)
+            assert not merging.done()  # it waits for the batch...
+            go_on.set()
+            assert (await asyncio.wait_for(batch, timeout=10)).result.accepted == 1
+            await asyncio.wait_for(merging, timeout=10)
+            async with runtime.db.reading() as conn:  # ...and then moves its event too
+                stored = (await conn.execute(sa.text("SELECT member_id FROM events WHERE brand_id = :b"),
+                                             {"b": brand})).scalars().all()
+            assert stored == [keep]
         finally:
             await runtime.close()
 
