@@ -43,14 +43,24 @@ def _json_texts(column: Sequence[Any]) -> list[str | None]:
     return [_json_text(v) for v in column]
 
 
+def _sqlite_bools(column: Sequence[bool | None]) -> list[int | None]:
+    return [None if v is None else int(v) for v in column]
+
+
 def _adapter(dialect: str, column: Sequence[Any]) -> Callable[[Sequence[Any]], list[Any]] | None:
-    """How one column's values must be converted for the driver, judged by its first value."""
+    """How one column's values must be converted for the driver, judged by its first value.
+
+    On SQLite, booleans go as 0 and 1: the sqlite3 module binds an int directly, but looks a
+    bool (like None) up in its adapter registry first, ten times the cost.
+    """
     sample = next((v for v in column if v is not None), None)
     if isinstance(sample, datetime):
         return _sqlite_times if dialect == "sqlite" else None
     if isinstance(sample, (dict, list)):
         return _json_texts
-    return None  # str, numbers, bools (the sqlite3 module stores bools as 0 and 1), None
+    if isinstance(sample, bool) and dialect == "sqlite":
+        return _sqlite_bools
+    return None  # str, numbers, None
 
 
 def _flatten(dialect: str, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
@@ -58,10 +68,21 @@ def _flatten(dialect: str, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
     return tuple(chain.from_iterable(zip(*_columns(dialect, rows))))
 
 
+def _sqlite_values(rows: Sequence[Sequence[Any]], cols: int) -> tuple[str, tuple[Any, ...]]:
+    """A multi-row ``VALUES`` list for SQLite and its parameters. A column that is NULL in every
+    row is written as the literal NULL: the sqlite3 module binds each None parameter only after
+    looking it up in its adapter registry, and a batch's optional columns are often all empty."""
+    columns = _columns("sqlite", rows)
+    empty = tuple(i for i, column in enumerate(columns) if column.count(None) == len(column))
+    if empty:
+        columns = [column for i, column in enumerate(columns) if i not in empty]
+    return _marks("sqlite", len(rows), cols, empty), tuple(chain.from_iterable(zip(*columns)))
+
+
 @lru_cache(maxsize=256)
-def _marks(dialect: str, rows: int, cols: int) -> str:
+def _marks(dialect: str, rows: int, cols: int, nulls: tuple[int, ...] = ()) -> str:
     if dialect == "sqlite":
-        one = "(" + ", ".join("?" * cols) + ")"
+        one = "(" + ", ".join("NULL" if i in nulls else "?" for i in range(cols)) + ")"
         return ", ".join([one] * rows)
     return ", ".join("(" + ", ".join(f"${r * cols + c + 1}" for c in range(cols)) + ")" for r in range(rows))
 
@@ -136,8 +157,8 @@ async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
     per = max(1, MAX_PARAMS // len(columns))
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
-        sql = f"INSERT INTO {table} ({names}) VALUES {_marks(dialect, len(chunk), len(columns))}{tail}"
-        result = await conn.exec_driver_sql(sql, _flatten(dialect, chunk))
+        values, params = _sqlite_values(chunk, len(columns))
+        result = await conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES {values}{tail}", params)
         if returning:
             out += [tuple(r) for r in result.fetchall()]
     return out
