@@ -30,8 +30,8 @@ MEMBERS_GATE = 7303  # advisory lock class of a workspace's members (7301, 7302:
 async def members_gate(conn: AsyncConnection, workspace_id: str, shared: bool) -> None:
     """The workspace's gate between batches being stored and merges (PostgreSQL only).
 
-    A batch whose members were resolved ahead holds it shared from :func:`current` until it
-    commits; a merge holds it exclusively. So a merge either commits before the batch checks
+    A batch being stored holds it shared from before it checks its members (:func:`current`)
+    until it commits; a merge holds it exclusively. So a merge either commits before the batch checks
     its members (the batch then uses the survivor) or waits for the batch's events and moves
     them too, whichever brand they are in. Taken before any brand's gate. SQLite has one
     writer at a time: nothing to do there.
@@ -123,8 +123,8 @@ async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str
     (autovacuum analyses it within a minute or so) the planner takes ``workspace_id`` and
     ``network`` alone for a selective prefix and reads the network's every identity per
     lookup. ``LIMIT 1`` in the lateral subquery keeps it from being flattened into such a join.
-    On SQLite, one query per network, ``network = ? AND external_id IN (...)``, which walks the
-    primary key. Profiles come as text, decoded here in one call each.
+    On SQLite, one statement: per network, ``network = ? AND external_id IN (...)`` (which walks
+    the primary key), the parts joined by UNION ALL. Profiles come as text, decoded here.
     """
     result: dict[tuple[str, str], tuple[str, str | None, dict[str, Any]]] = {}
     if not keys:
