@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from .db import Database
+from .db import Database, advisory_locks
 from .services.context import utcnow
 from .similarity import similarity
 from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
@@ -41,7 +41,8 @@ ROLLUP_KEY = ("brand_id", "campaign", "tribe", "network", "day", "kind", "origin
 MEMBER_KEY = ("brand_id", "campaign", "tribe", "network", "day", "member_id")
 # The tables a run adds facts to: their keys and their sums.
 AGGREGATES = {"rollups": (ROLLUP_KEY, ROLLUP_SUMS), "member_days": (MEMBER_KEY, MEMBER_SUMS)}
-GATE = 7302  # advisory lock class of the ingest gate (7301: one run per brand)
+ONE_RUN = 7301  # advisory lock class: one run per brand at a time
+GATE = 7302  # advisory lock class of the ingest gate
 
 
 @dataclass(frozen=True)
@@ -252,11 +253,7 @@ async def gate(conn: AsyncConnection, brand_ids: Iterable[str], shared: bool) ->
     and holds new ones back until it commits. Always taken first in a transaction, brands in
     sorted order. SQLite has one writer at a time: nothing to do there.
     """
-    if conn.dialect.name != "postgresql":
-        return
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    for brand_id in sorted(set(brand_ids)):
-        await _exec(conn, f"SELECT {function}({GATE}, hashtext(:b))", {"b": brand_id})
+    await advisory_locks(conn, GATE, brand_ids, shared)
 
 
 async def horizon(db: Database, ws: str, brand_id: str) -> Horizon:
@@ -279,8 +276,7 @@ async def run(db: Database, kind: str, ws: str, brand_id: str) -> dict[str, Any]
         await refresh_similarities(db, ws, brand_id)
     until = await horizon(db, ws, brand_id)
     async with db.transaction() as conn:
-        if conn.dialect.name == "postgresql":  # one run per brand at a time (SQLite has one writer anyway)
-            await _exec(conn, "SELECT pg_advisory_xact_lock(7301, hashtext(:b))", {"b": brand_id})
+        await advisory_locks(conn, ONE_RUN, [brand_id], shared=False)  # one run per brand at a time
         work = rebuild if kind == "scorecards.rebuild" else aggregate
         return await work(conn, ws, brand_id, until)
 

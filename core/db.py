@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -60,6 +60,17 @@ def create_engine(url: str, echo: bool = False, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, echo=echo, **kwargs)
+
+
+async def advisory_locks(conn: AsyncConnection, lock_class: int, keys: Iterable[str], shared: bool) -> None:
+    """PostgreSQL transaction-level advisory locks ``(lock_class, hashtext(key))``, keys in sorted
+    order (so two callers never take them crosswise), held until the transaction ends. Nothing
+    on SQLite, where writers take turns anyway."""
+    if conn.dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    for key in sorted(set(keys)):
+        await conn.exec_driver_sql(f"SELECT {function}({lock_class}, hashtext($1))", (key,))
 
 
 def insert_for(conn: AsyncConnection, table: sa.Table) -> Any:

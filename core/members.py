@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
+from .db import advisory_locks
 from .ids import new_ids
 from .schemas.events import Actor
 
@@ -36,9 +37,7 @@ async def members_gate(conn: AsyncConnection, workspace_id: str, shared: bool) -
     them too, whichever brand they are in. Taken before any brand's gate. SQLite has one
     writer at a time: nothing to do there.
     """
-    if conn.dialect.name == "postgresql":
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        await conn.exec_driver_sql(f"SELECT {function}({MEMBERS_GATE}, hashtext($1))", (workspace_id,))
+    await advisory_locks(conn, MEMBERS_GATE, [workspace_id], shared)
 
 
 # (network, account id) -> (latest handle, latest profile facts)
