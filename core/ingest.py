@@ -314,14 +314,9 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
 
 async def _stored_ids(conn: AsyncConnection, ws: str, ids: list[str]) -> set[str]:
     """Which of ``ids`` the workspace has stored already (SQLite: one JSON value per chunk)."""
-    known: set[str] = set()
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start:start + 5000]
-        result = await conn.exec_driver_sql(
-            f"SELECT json_group_array(id) FROM events WHERE workspace_id = ? AND id IN ({', '.join('?' * len(chunk))})",
-            (ws, *chunk))
-        known.update(bulk.json_value(result.scalar_one()))
-    return known
+    chunks = await bulk.select_in(conn, "SELECT json_group_array(id) FROM events WHERE workspace_id = {} AND id IN {}",
+                                  (ws,), ids)
+    return {event_id for (found,) in chunks for event_id in bulk.json_value(found)}
 
 
 def _origin(event: EventIn, handles: dict[str, str]) -> str:
