@@ -4,7 +4,6 @@ never holds up the brand's incoming events."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -13,22 +12,11 @@ import sqlalchemy as sa
 from tribeops.core import aggregate, ingest
 from tribeops.core.ingest import ingest_batch
 from tribeops.core.runtime import Runtime
-from tribeops.core.schemas.brands import BrandCreate
 from tribeops.core.schemas.tribes import TribeCreate, TribeRules
-from tribeops.core.services.brands import BrandService
 from tribeops.core.services.tribes import TribeService
-from tribeops.core.services.workspaces import ensure_workspace
-from tribeops.core.settings import Settings
 from tribeops.testing.events import EventBuilder
 
-from ..pausing import pause_first_call
-
-
-async def _setup(runtime: Runtime) -> tuple[Any, str]:
-    async with runtime.db.transaction() as conn:
-        caller = await ensure_workspace(conn, f"runs-{uuid.uuid4().hex[:8]}")
-        brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme", handles={"x": "acme"}))).id
-    return caller, brand
+from ..scenarios import pause_first_call, run_scenario, workspace_with_brand
 
 
 async def _state(runtime: Runtime, brand: str) -> tuple[int, int, int]:
@@ -41,58 +29,50 @@ async def _state(runtime: Runtime, brand: str) -> tuple[int, int, int]:
 
 
 def test_events_arriving_after_the_horizon_stay_pending_until_the_next_run(database_url: str) -> None:
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
-        try:
-            caller, brand = await _setup(runtime)
-            ev = EventBuilder(brand)
-            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a"), ev.like(actor="b")])
-            until = await aggregate.horizon(runtime.db, caller.workspace_id, brand)
-            # A batch commits between the horizon and the run: the run must not mark it done.
-            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")])
-            async with runtime.db.transaction() as conn:
-                await aggregate.aggregate(conn, caller.workspace_id, brand, until)
-            assert await _state(runtime, brand) == (1, 2, until.touches + 1)
-            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
-            pending, likes, _ = await _state(runtime, brand)
-            assert (pending, likes) == (0, 3)
-        finally:
-            await runtime.close()
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        ev = EventBuilder(brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a"), ev.like(actor="b")])
+        until = await aggregate.horizon(runtime.db, caller.workspace_id, brand)
+        # A batch commits between the horizon and the run: the run must not mark it done.
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")])
+        async with runtime.db.transaction() as conn:
+            await aggregate.aggregate(conn, caller.workspace_id, brand, until)
+        assert await _state(runtime, brand) == (1, 2, until.touches + 1)
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        pending, likes, _ = await _state(runtime, brand)
+        assert (pending, likes) == (0, 3)
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
 
 
 def test_ingest_goes_on_while_a_rebuild_runs(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has one writer: a batch waits for any running transaction there")
 
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
+    async def scenario(runtime: Runtime) -> None:
         # The rebuild has done its work, not committed.
-        try:
-            caller, brand = await _setup(runtime)
-            reached, go_on = pause_first_call(monkeypatch, aggregate, "_settle", brand)
-            ev = EventBuilder(brand)
-            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
-            rebuild = asyncio.create_task(aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id,
-                                                        brand))
-            await asyncio.wait_for(reached.wait(), timeout=10)
-            batch = await asyncio.wait_for(ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")]),
-                                           timeout=10)
-            assert batch.result.accepted == 1
-            # A second run for the brand waits for the first instead of overlapping it.
-            second = asyncio.create_task(aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id,
-                                                       brand))
-            await asyncio.sleep(0.5)
-            assert not second.done()
-            go_on.set()
-            await asyncio.wait_for(asyncio.gather(rebuild, second), timeout=10)
-            pending, likes, _ = await _state(runtime, brand)
-            assert (pending, likes) == (0, 2)
-        finally:
-            await runtime.close()
+        caller, brand = await workspace_with_brand(runtime)
+        reached, go_on = pause_first_call(monkeypatch, aggregate, "_settle", brand)
+        ev = EventBuilder(brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+        rebuild = asyncio.create_task(aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id,
+                                                    brand))
+        await asyncio.wait_for(reached.wait(), timeout=10)
+        batch = await asyncio.wait_for(ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")]),
+                                       timeout=10)
+        assert batch.result.accepted == 1
+        # A second run for the brand waits for the first instead of overlapping it.
+        second = asyncio.create_task(aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id,
+                                                   brand))
+        await asyncio.sleep(0.5)
+        assert not second.done()
+        go_on.set()
+        await asyncio.wait_for(asyncio.gather(rebuild, second), timeout=10)
+        pending, likes, _ = await _state(runtime, brand)
+        assert (pending, likes) == (0, 2)
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
 
 
 def test_batches_of_one_brand_are_stored_side_by_side_and_a_horizon_waits_for_them(
@@ -100,38 +80,34 @@ def test_batches_of_one_brand_are_stored_side_by_side_and_a_horizon_waits_for_th
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has one writer: batches take turns there")
 
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
+    async def scenario(runtime: Runtime) -> None:
         # The first batch has its seqs, not committed.
-        try:
-            caller, brand = await _setup(runtime)
-            reached, go_on = pause_first_call(monkeypatch, ingest, "mark_pending", brand)
-            ev = EventBuilder(brand)
-            first = asyncio.create_task(ingest_batch(runtime.db, runtime.registry, caller,
-                                                     [ev.like(actor="a"), ev.like(actor="b")]))
-            await asyncio.wait_for(reached.wait(), timeout=10)
-            # Another batch of the same brand is not held up by the one in flight...
-            batch = await asyncio.wait_for(
-                ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")]), timeout=10)
-            assert batch.result.accepted == 1
-            # ...but a run's horizon waits until every batch in flight has committed.
-            closing = asyncio.create_task(aggregate.horizon(runtime.db, caller.workspace_id, brand))
-            await asyncio.sleep(0.5)
-            assert not closing.done()
-            go_on.set()
-            assert (await asyncio.wait_for(first, timeout=10)).result.accepted == 2
-            until = await asyncio.wait_for(closing, timeout=10)
-            async with runtime.db.reading() as conn:
-                newest = (await conn.execute(sa.text("SELECT MAX(seq) FROM events WHERE brand_id = :b"),
-                                             {"b": brand})).scalar()
-            assert until.seq == newest
-            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
-            pending, likes, _ = await _state(runtime, brand)
-            assert (pending, likes) == (0, 3)
-        finally:
-            await runtime.close()
+        caller, brand = await workspace_with_brand(runtime)
+        reached, go_on = pause_first_call(monkeypatch, ingest, "mark_pending", brand)
+        ev = EventBuilder(brand)
+        first = asyncio.create_task(ingest_batch(runtime.db, runtime.registry, caller,
+                                                 [ev.like(actor="a"), ev.like(actor="b")]))
+        await asyncio.wait_for(reached.wait(), timeout=10)
+        # Another batch of the same brand is not held up by the one in flight...
+        batch = await asyncio.wait_for(
+            ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")]), timeout=10)
+        assert batch.result.accepted == 1
+        # ...but a run's horizon waits until every batch in flight has committed.
+        closing = asyncio.create_task(aggregate.horizon(runtime.db, caller.workspace_id, brand))
+        await asyncio.sleep(0.5)
+        assert not closing.done()
+        go_on.set()
+        assert (await asyncio.wait_for(first, timeout=10)).result.accepted == 2
+        until = await asyncio.wait_for(closing, timeout=10)
+        async with runtime.db.reading() as conn:
+            newest = (await conn.execute(sa.text("SELECT MAX(seq) FROM events WHERE brand_id = :b"),
+                                         {"b": brand})).scalar()
+        assert until.seq == newest
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        pending, likes, _ = await _state(runtime, brand)
+        assert (pending, likes) == (0, 3)
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
 
 
 async def _aggregates(runtime: Runtime, brand: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -148,51 +124,43 @@ async def _aggregates(runtime: Runtime, brand: str) -> dict[str, list[tuple[Any,
 
 
 def test_a_rule_joined_later_attributes_old_events_alike_in_runs_and_rebuilds(database_url: str) -> None:
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
-        try:
-            caller, brand = await _setup(runtime)
-            async with runtime.db.transaction() as conn:
-                await TribeService(conn, caller).create(TribeCreate(brand_id=brand, name="Coffee people",
-                                                                    rules=TribeRules(hashtags=["coffee"])))
-            ev = EventBuilder(brand)
-            ingest = [[ev.event("question", "anna", post_id="q1", text="How long should it steep?")],
-                      [ev.post(actor="anna", post_id="p1", text="Morning #coffee")],  # Anna joins the tribe
-                      [ev.event("answer", "acme", post_id="a1", in_reply_to="q1", text="Four minutes"),
-                       ev.event("answer", "bob", post_id="a2", in_reply_to="q1", text="Five for me")]]
-            for batch in ingest:
-                await ingest_batch(runtime.db, runtime.registry, caller, batch)
-                await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
-            incremental = await _aggregates(runtime, brand)
-            assert incremental["event_facts"], "the question got links"
-            await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
-            assert await _aggregates(runtime, brand) == incremental
-        finally:
-            await runtime.close()
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        async with runtime.db.transaction() as conn:
+            await TribeService(conn, caller).create(TribeCreate(brand_id=brand, name="Coffee people",
+                                                                rules=TribeRules(hashtags=["coffee"])))
+        ev = EventBuilder(brand)
+        ingest = [[ev.event("question", "anna", post_id="q1", text="How long should it steep?")],
+                  [ev.post(actor="anna", post_id="p1", text="Morning #coffee")],  # Anna joins the tribe
+                  [ev.event("answer", "acme", post_id="a1", in_reply_to="q1", text="Four minutes"),
+                   ev.event("answer", "bob", post_id="a2", in_reply_to="q1", text="Five for me")]]
+        for batch in ingest:
+            await ingest_batch(runtime.db, runtime.registry, caller, batch)
+            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        incremental = await _aggregates(runtime, brand)
+        assert incremental["event_facts"], "the question got links"
+        await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        assert await _aggregates(runtime, brand) == incremental
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
 
 
 def test_a_rebuild_is_done_even_if_events_keep_coming(database_url: str) -> None:
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
-        try:
-            caller, brand = await _setup(runtime)
-            ev = EventBuilder(brand)
-            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
-            async with runtime.db.transaction() as conn:
-                await aggregate.mark_pending(conn, caller.workspace_id, [brand], rebuild=True)
-            until = await aggregate.horizon(runtime.db, caller.workspace_id, brand)
-            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")])  # during the rebuild
-            async with runtime.db.transaction() as conn:
-                await aggregate.rebuild(conn, caller.workspace_id, brand, until)
-            async with runtime.db.reading() as conn:
-                state = (await conn.execute(sa.text("SELECT pending, rebuild FROM agg_state WHERE brand_id = :b"),
-                                            {"b": brand})).one()
-            assert (state.pending, state.rebuild) == (1, 0)  # the new like waits for an incremental run
-            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
-            assert (await _state(runtime, brand))[:2] == (0, 2)
-        finally:
-            await runtime.close()
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        ev = EventBuilder(brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+        async with runtime.db.transaction() as conn:
+            await aggregate.mark_pending(conn, caller.workspace_id, [brand], rebuild=True)
+        until = await aggregate.horizon(runtime.db, caller.workspace_id, brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")])  # during the rebuild
+        async with runtime.db.transaction() as conn:
+            await aggregate.rebuild(conn, caller.workspace_id, brand, until)
+        async with runtime.db.reading() as conn:
+            state = (await conn.execute(sa.text("SELECT pending, rebuild FROM agg_state WHERE brand_id = :b"),
+                                        {"b": brand})).one()
+        assert (state.pending, state.rebuild) == (1, 0)  # the new like waits for an incremental run
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert (await _state(runtime, brand))[:2] == (0, 2)
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)

@@ -21,33 +21,28 @@ from tribeops.core.services.brands import BrandService
 from tribeops.core.services.context import utcnow
 from tribeops.core.services.members import MemberService
 from tribeops.core.services.workspaces import ensure_workspace
-from tribeops.core.settings import Settings
 from tribeops.testing.events import EventBuilder
 
-from ..pausing import pause_first_call
+from ..scenarios import pause_first_call, run_scenario, workspace_with_brand
 
 
 def test_a_member_merged_away_after_resolving_is_replaced_by_the_survivor(database_url: str) -> None:
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
-        try:
-            async with runtime.db.transaction() as conn:
-                caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
-                ws = caller.workspace_id
-                found = await resolve(conn, ws, sightings([("x", Actor(id="1", handle="anna")),
-                                                           ("instagram", Actor(id="9", handle="anna.ig")),
-                                                           ("x", Actor(id="2", handle="bob"))]), utcnow())
-            anna_x, anna_ig, bob = found[("x", "1")], found[("instagram", "9")], found[("x", "2")]
-            async with runtime.db.transaction() as conn:
-                assert await current(conn, ws, found) == found  # nothing merged: the same mapping
-                await MemberService(conn, caller).merge(anna_x, anna_ig)
-            async with runtime.db.reading() as conn:
-                now = await current(conn, ws, found)
-            assert now == {("x", "1"): anna_x, ("instagram", "9"): anna_x, ("x", "2"): bob}
-        finally:
-            await runtime.close()
+    async def scenario(runtime: Runtime) -> None:
+        async with runtime.db.transaction() as conn:
+            caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
+            ws = caller.workspace_id
+            found = await resolve(conn, ws, sightings([("x", Actor(id="1", handle="anna")),
+                                                       ("instagram", Actor(id="9", handle="anna.ig")),
+                                                       ("x", Actor(id="2", handle="bob"))]), utcnow())
+        anna_x, anna_ig, bob = found[("x", "1")], found[("instagram", "9")], found[("x", "2")]
+        async with runtime.db.transaction() as conn:
+            assert await current(conn, ws, found) == found  # nothing merged: the same mapping
+            await MemberService(conn, caller).merge(anna_x, anna_ig)
+        async with runtime.db.reading() as conn:
+            now = await current(conn, ws, found)
+        assert now == {("x", "1"): anna_x, ("instagram", "9"): anna_x, ("x", "2"): bob}
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
 
 
 def test_a_merge_waits_for_a_batch_whose_members_it_moves_even_in_a_brand_they_had_no_events_in(
@@ -58,100 +53,86 @@ def test_a_merge_waits_for_a_batch_whose_members_it_moves_even_in_a_brand_they_h
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has one writer: a merge waits for any batch being stored there")
 
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
-        try:
+    async def scenario(runtime: Runtime) -> None:
+        async with runtime.db.transaction() as conn:
+            caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
+            ws = caller.workspace_id
+            brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme"))).id
+            found = await resolve(conn, ws, sightings([("x", Actor(id="1", handle="anna")),
+                                                       ("instagram", Actor(id="9", handle="anna.ig"))]), utcnow())
+        keep, away = found[("x", "1")], found[("instagram", "9")]
+        # The batch has its members checked (current) and waits before its tribes and events.
+        reached, go_on = pause_first_call(monkeypatch, ingest, "join", ws)
+        ev = EventBuilder(brand)
+        item = ev.like(actor={"id": "9", "handle": "anna.ig"}, network="instagram")
+        batch = asyncio.create_task(ingest_batch(runtime.db, runtime.registry, caller, [item]))
+        await asyncio.wait_for(reached.wait(), timeout=10)
+
+        async def merge() -> None:
             async with runtime.db.transaction() as conn:
-                caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
-                ws = caller.workspace_id
-                brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme"))).id
-                found = await resolve(conn, ws, sightings([("x", Actor(id="1", handle="anna")),
-                                                           ("instagram", Actor(id="9", handle="anna.ig"))]), utcnow())
-            keep, away = found[("x", "1")], found[("instagram", "9")]
-            # The batch has its members checked (current) and waits before its tribes and events.
-            reached, go_on = pause_first_call(monkeypatch, ingest, "join", ws)
-            ev = EventBuilder(brand)
-            item = ev.like(actor={"id": "9", "handle": "anna.ig"}, network="instagram")
-            batch = asyncio.create_task(ingest_batch(runtime.db, runtime.registry, caller, [item]))
-            await asyncio.wait_for(reached.wait(), timeout=10)
+                await MemberService(conn, caller).merge(keep, away)
 
-            async def merge() -> None:
-                async with runtime.db.transaction() as conn:
-                    await MemberService(conn, caller).merge(keep, away)
+        merging = asyncio.create_task(merge())
+        await asyncio.sleep(0.5)
+        assert not merging.done()  # it waits for the batch...
+        go_on.set()
+        assert (await asyncio.wait_for(batch, timeout=10)).result.accepted == 1
+        await asyncio.wait_for(merging, timeout=10)
+        async with runtime.db.reading() as conn:  # ...and then moves its event too
+            stored = (await conn.execute(sa.text("SELECT member_id FROM events WHERE brand_id = :b"),
+                                         {"b": brand})).scalars().all()
+        assert stored == [keep]
 
-            merging = asyncio.create_task(merge())
-            await asyncio.sleep(0.5)
-            assert not merging.done()  # it waits for the batch...
-            go_on.set()
-            assert (await asyncio.wait_for(batch, timeout=10)).result.accepted == 1
-            await asyncio.wait_for(merging, timeout=10)
-            async with runtime.db.reading() as conn:  # ...and then moves its event too
-                stored = (await conn.execute(sa.text("SELECT member_id FROM events WHERE brand_id = :b"),
-                                             {"b": brand})).scalars().all()
-            assert stored == [keep]
-        finally:
-            await runtime.close()
-
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
 
 
 def test_known_identities_are_found_per_network_and_keep_their_latest_facts(database_url: str) -> None:
     """The same account id on two networks is two identities; seen again, each is found (not
     created twice) and takes the facts its new sighting carries, keeping the others."""
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
-        try:
-            async with runtime.db.transaction() as conn:
-                caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
-                ws = caller.workspace_id
-                first = await resolve(conn, ws, sightings([("x", Actor(id="7", handle="anna", followers=10)),
-                                                           ("instagram", Actor(id="7", handle="anna.ig"))]), utcnow())
-            assert len(set(first.values())) == 2
-            async with runtime.db.transaction() as conn:
-                again = await resolve(conn, ws, sightings([("instagram", Actor(id="7", followers=99)),
-                                                           ("x", Actor(id="7", handle="anna", following=3)),
-                                                           ("x", Actor(id="8", handle="bob"))]), utcnow())
-            assert {k: again[k] for k in first} == first and again[("x", "8")] not in first.values()
-            async with runtime.db.reading() as conn:
-                rows = (await conn.execute(sa.text(
-                    "SELECT network, external_id, handle, profile FROM member_identities WHERE workspace_id = :w "
-                    "ORDER BY network, external_id"), {"w": ws})).all()
-            assert [(r.network, r.external_id, r.handle, bulk.json_value(r.profile)) for r in rows] == [
-                ("instagram", "7", "anna.ig", {"followers": 99}),
-                ("x", "7", "anna", {"followers": 10, "following": 3}),
-                ("x", "8", "bob", {})]
-        finally:
-            await runtime.close()
+    async def scenario(runtime: Runtime) -> None:
+        async with runtime.db.transaction() as conn:
+            caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
+            ws = caller.workspace_id
+            first = await resolve(conn, ws, sightings([("x", Actor(id="7", handle="anna", followers=10)),
+                                                       ("instagram", Actor(id="7", handle="anna.ig"))]), utcnow())
+        assert len(set(first.values())) == 2
+        async with runtime.db.transaction() as conn:
+            again = await resolve(conn, ws, sightings([("instagram", Actor(id="7", followers=99)),
+                                                       ("x", Actor(id="7", handle="anna", following=3)),
+                                                       ("x", Actor(id="8", handle="bob"))]), utcnow())
+        assert {k: again[k] for k in first} == first and again[("x", "8")] not in first.values()
+        async with runtime.db.reading() as conn:
+            rows = (await conn.execute(sa.text(
+                "SELECT network, external_id, handle, profile FROM member_identities WHERE workspace_id = :w "
+                "ORDER BY network, external_id"), {"w": ws})).all()
+        assert [(r.network, r.external_id, r.handle, bulk.json_value(r.profile)) for r in rows] == [
+            ("instagram", "7", "anna.ig", {"followers": 99}),
+            ("x", "7", "anna", {"followers": 10, "following": 3}),
+            ("x", "8", "bob", {})]
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
 
 
 def test_events_of_accounts_met_by_concurrent_batches_belong_to_one_member(database_url: str) -> None:
     """Batches that all meet the same new accounts, sent at once: one member per account, and
     every event stored once, on that member."""
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
-        try:
-            async with runtime.db.transaction() as conn:
-                caller = await ensure_workspace(conn, f"resolve-{uuid.uuid4().hex[:8]}")
-                brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme", handles={"x": "acme"}))).id
-            ev = EventBuilder(brand)
-            batches = [[ev.like(actor=f"fan{j}", id=f"b{i}-{j}") for j in range(40)] for i in range(6)]
-            results = await asyncio.gather(*(ingest_batch(runtime.db, runtime.registry, caller, b) for b in batches))
-            assert [r.result.accepted for r in results] == [40] * 6
-            async with runtime.db.reading() as conn:
-                per_actor = (await conn.execute(sa.text(
-                    "SELECT actor_id, COUNT(DISTINCT member_id), COUNT(*) FROM events WHERE brand_id = :b "
-                    "GROUP BY actor_id"), {"b": brand})).all()
-                identities = (await conn.execute(sa.text(
-                    "SELECT COUNT(*), COUNT(DISTINCT member_id) FROM member_identities WHERE workspace_id = :w"),
-                    {"w": caller.workspace_id})).one()
-            assert len(per_actor) == 40 and {(n, m) for _, n, m in per_actor} == {(1, 6)}
-            assert tuple(identities) == (40, 40)
-        finally:
-            await runtime.close()
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        ev = EventBuilder(brand)
+        batches = [[ev.like(actor=f"fan{j}", id=f"b{i}-{j}") for j in range(40)] for i in range(6)]
+        results = await asyncio.gather(*(ingest_batch(runtime.db, runtime.registry, caller, b) for b in batches))
+        assert [r.result.accepted for r in results] == [40] * 6
+        async with runtime.db.reading() as conn:
+            per_actor = (await conn.execute(sa.text(
+                "SELECT actor_id, COUNT(DISTINCT member_id), COUNT(*) FROM events WHERE brand_id = :b "
+                "GROUP BY actor_id"), {"b": brand})).all()
+            identities = (await conn.execute(sa.text(
+                "SELECT COUNT(*), COUNT(DISTINCT member_id) FROM member_identities WHERE workspace_id = :w"),
+                {"w": caller.workspace_id})).one()
+        assert len(per_actor) == 40 and {(n, m) for _, n, m in per_actor} == {(1, 6)}
+        assert tuple(identities) == (40, 40)
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
 
 
 class _Undone(Exception):
@@ -162,8 +143,7 @@ class _Undone(Exception):
 
 def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def scenario() -> None:
-        runtime = Runtime.create(Settings(database_url=database_url))
+    async def scenario(runtime: Runtime) -> None:
         calls: list[str] = []
         real = ingest.store
 
@@ -174,30 +154,25 @@ def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
                 raise DBAPIError("INSERT", None, _Undone("40P01"))
             return await real(*args, **kwargs)
 
-        try:
-            async with runtime.db.transaction() as conn:
-                caller = await ensure_workspace(conn, f"retry-{uuid.uuid4().hex[:8]}")
-                brand = (await BrandService(conn, caller).create(BrandCreate(name="Acme", handles={"x": "acme"}))).id
-            monkeypatch.setattr(ingest, "store", flaky)
-            ev = EventBuilder(brand)
-            batch = await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a"), ev.like(actor="b")])
-            assert (batch.result.accepted, batch.result.duplicates, len(calls)) == (2, 0, 2)
-            async with runtime.db.reading() as conn:
-                stored = (await conn.execute(sa.text("SELECT COUNT(*) FROM events WHERE brand_id = :b"),
-                                             {"b": brand})).scalar()
-            assert stored == 2
-            # Anything else is not retried: it reaches the caller at once.
-            calls.clear()
+        caller, brand = await workspace_with_brand(runtime)
+        monkeypatch.setattr(ingest, "store", flaky)
+        ev = EventBuilder(brand)
+        batch = await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a"), ev.like(actor="b")])
+        assert (batch.result.accepted, batch.result.duplicates, len(calls)) == (2, 0, 2)
+        async with runtime.db.reading() as conn:
+            stored = (await conn.execute(sa.text("SELECT COUNT(*) FROM events WHERE brand_id = :b"),
+                                         {"b": brand})).scalar()
+        assert stored == 2
+        # Anything else is not retried: it reaches the caller at once.
+        calls.clear()
 
-            async def broken(*args: Any, **kwargs: Any) -> Any:
-                calls.append("store")
-                raise DBAPIError("INSERT", None, _Undone("23505"))
+        async def broken(*args: Any, **kwargs: Any) -> Any:
+            calls.append("store")
+            raise DBAPIError("INSERT", None, _Undone("23505"))
 
-            monkeypatch.setattr(ingest, "store", broken)
-            with pytest.raises(DBAPIError):
-                await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")])
-            assert calls == ["store"]
-        finally:
-            await runtime.close()
+        monkeypatch.setattr(ingest, "store", broken)
+        with pytest.raises(DBAPIError):
+            await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")])
+        assert calls == ["store"]
 
-    asyncio.run(scenario())
+    run_scenario(database_url, scenario)
