@@ -12,10 +12,13 @@ import sqlalchemy as sa
 from tribeops.core import aggregate, ingest
 from tribeops.core.ingest import ingest_batch
 from tribeops.core.runtime import Runtime
+from tribeops.core.schemas.campaigns import CampaignCreate
 from tribeops.core.schemas.tribes import TribeCreate, TribeRules
+from tribeops.core.services.campaigns import CampaignService
 from tribeops.core.services.tribes import TribeService
 from tribeops.testing.events import EventBuilder
 
+from ..api.test_scorecards import KIT, _e, conversation
 from ..scenarios import pause_first_call, run_scenario, workspace_with_brand
 
 
@@ -162,5 +165,38 @@ def test_a_rebuild_is_done_even_if_events_keep_coming(database_url: str) -> None
         assert (state.pending, state.rebuild) == (1, 0)  # the new like waits for an incremental run
         await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
         assert (await _state(runtime, brand))[:2] == (0, 2)
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_rebuild_writes_exactly_what_the_runs_kept(database_url: str) -> None:
+    """Every fact, link and attribution: campaigns and none, two networks, a tribe by rule and
+    one given by the event, paid events, kit copies, thanks, questions answered by members."""
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        async with runtime.db.transaction() as conn:
+            tribes = TribeService(conn, caller)
+            await tribes.create(TribeCreate(brand_id=brand, name="Brewers", rules=TribeRules(hashtags=["brew"])))
+            fans = (await tribes.create(TribeCreate(brand_id=brand, name="Fans"))).id
+            campaign = (await CampaignService(conn, caller).create(CampaignCreate(
+                brand_id=brand, name="Mornings", mode="pull", kit_message=KIT))).id
+        items = [{**_e("X0", "post", "dan", "2026-03-01T08:00:00Z", "x0", None, "My #brew setup"), "brand_id": brand}]
+        for i, event in enumerate(conversation()):
+            item = {**event, "brand_id": brand, "campaign_id": campaign if i % 3 else None,
+                    "network": "instagram" if i % 4 == 1 else "x"}
+            if i % 5 == 2:
+                item["tribe_id"] = fans
+            if i % 7 == 3:
+                item["paid"] = True
+            items.append(item)
+        for batch in (items[:9], items[9:20], items[20:]):
+            assert (await ingest_batch(runtime.db, runtime.registry, caller, batch)).result.rejected == []
+            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        incremental = await _aggregates(runtime, brand)
+        tribes_seen = {row[2] for row in incremental["rollups"]}
+        assert len(tribes_seen) == 3 and {row[1] for row in incremental["rollups"]} >= {"", campaign}
+        assert len(incremental["event_facts"]) >= 5 and len(incremental["member_days"]) >= 10
+        await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        assert await _aggregates(runtime, brand) == incremental
 
     run_scenario(database_url, scenario)
