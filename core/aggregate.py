@@ -58,8 +58,8 @@ class Dialect:
 SQLITE = Dialect(
     day="substr(e.occurred_at, 1, 10)",
     minutes="(julianday({a}) - julianday({b})) * 1440.0",
-    thanks="coalesce(json_extract(e.enrichment, '$.thanks'), 0) = 1",
-    positive="json_extract(e.enrichment, '$.sentiment_label') = 'positive'",
+    thanks="coalesce(json_extract({t}.enrichment, '$.thanks'), 0) = 1",
+    positive="json_extract({t}.enrichment, '$.sentiment_label') = 'positive'",
     lock="",
     temp=("CREATE TEMP TABLE IF NOT EXISTS agg_affected (seq INTEGER PRIMARY KEY)",
           "CREATE TEMP TABLE IF NOT EXISTS agg_facts AS SELECT * FROM event_facts WHERE 0 = 1"),
@@ -67,8 +67,8 @@ SQLITE = Dialect(
 POSTGRES = Dialect(
     day="to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     minutes="EXTRACT(EPOCH FROM ({a} - {b})) / 60.0",
-    thanks="(e.enrichment ->> 'thanks') = 'true'",
-    positive="(e.enrichment ->> 'sentiment_label') = 'positive'",
+    thanks="({t}.enrichment ->> 'thanks') = 'true'",
+    positive="({t}.enrichment ->> 'sentiment_label') = 'positive'",
     lock=" FOR UPDATE",
     temp=("CREATE TEMP TABLE IF NOT EXISTS agg_affected (seq BIGINT PRIMARY KEY) ON COMMIT DELETE ROWS",
           "CREATE TEMP TABLE IF NOT EXISTS agg_facts ON COMMIT DELETE ROWS AS SELECT * FROM event_facts WITH NO DATA"),
@@ -88,22 +88,36 @@ FACT_COLUMNS = ("seq", "tribe", "workspace_id", "brand_id", "campaign", "network
                 "member_id", *FACT_FLAGS, "value", "response_minutes")
 
 
+def _own_parts(d: Dialect) -> dict[str, tuple[str | None, str | None]]:
+    """The facts an event carries by itself, each as two conditions over ``{t}`` (the event's
+    alias), None when there is none: one on its kind and origin only, one on the rest of it.
+
+    A fact with no second condition is the same for every event of a kind and origin: where
+    those are grouped on, it is the group's count, not worked out event by event.
+    """
+    member = "{t}.origin = 'member'"
+    amplifies = member + " AND {t}.kind IN ('post', 'share', 'mention')"
+    return {
+        "n": (None, None),
+        "paid": (None, "{t}.paid"),
+        "message": (f"{member} AND {{t}}.kind IN {MESSAGE}", None),
+        "thread_start": ("{t}.kind IN ('post', 'question', 'mention')", "{t}.in_reply_to IS NULL"),
+        "m_reply": (f"{member} AND {{t}}.kind IN {REPLY}", None),
+        "thanks": (member, d.thanks),
+        "positive_amp": (amplifies, f"NOT {{t}}.paid AND {d.positive}"),
+        "mega_text": (amplifies, "{t}.kit_similarity IS NOT NULL"),
+        "mega_copy": (amplifies, "{t}.kit_similarity >= 0.8"),
+        "active": (f"{member} AND {{t}}.kind IN {ACTIVE}", None),
+    }
+
+
 def _own(d: Dialect) -> dict[str, str]:
     """The facts an event carries by itself, as SQL over ``e``."""
-    member = "e.origin = 'member'"
-    amplifies = f"{member} AND e.kind IN ('post', 'share', 'mention')"
-    return {
-        "n": "1",
-        "paid": "CASE WHEN e.paid THEN 1 ELSE 0 END",
-        "message": f"CASE WHEN {member} AND e.kind IN {MESSAGE} THEN 1 ELSE 0 END",
-        "thread_start": "CASE WHEN e.kind IN ('post', 'question', 'mention') AND e.in_reply_to IS NULL THEN 1 ELSE 0 END",
-        "m_reply": f"CASE WHEN {member} AND e.kind IN {REPLY} THEN 1 ELSE 0 END",
-        "thanks": f"CASE WHEN {member} AND {d.thanks} THEN 1 ELSE 0 END",
-        "positive_amp": f"CASE WHEN {amplifies} AND NOT e.paid AND {d.positive} THEN 1 ELSE 0 END",
-        "mega_text": f"CASE WHEN {amplifies} AND e.kit_similarity IS NOT NULL THEN 1 ELSE 0 END",
-        "mega_copy": f"CASE WHEN {amplifies} AND e.kit_similarity >= 0.8 THEN 1 ELSE 0 END",
-        "active": f"CASE WHEN {member} AND e.kind IN {ACTIVE} THEN 1 ELSE 0 END",
-    }
+    out = {}
+    for name, parts in _own_parts(d).items():
+        conditions = " AND ".join(part.format(t="e") for part in parts if part)
+        out[name] = f"CASE WHEN {conditions} THEN 1 ELSE 0 END" if conditions else "1"
+    return out
 
 
 def _links(d: Dialect) -> dict[str, str]:
@@ -203,22 +217,27 @@ def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str,
             WHERE b.tribe_id IS NULL"""
 
 
-def _add(table: str, sums: dict[str, str], source: str, upsert: bool = True) -> str:
+def _group_order(table: str) -> tuple[str, ...]:
+    """The order to group ``table``'s key in, for the sorts SQLite groups by: the brand, the
+    same in every row of a run, last (else every comparison walks through it first). Rollups
+    are few: sorting by day first (events come roughly in time order) is the cheap GROUP BY.
+    Member-days are many: grouped in key order, they go into their index in order."""
+    key = [c for c in AGGREGATES[table][0] if c != "brand_id"]
+    return (*(sorted(key, key=lambda c: c != "day") if table == "rollups" else key), "brand_id")
+
+
+def _add(table: str, sums: dict[str, str], source: str) -> str:
     """Add the grouped ``sums`` (SQL over ``source``'s columns; a sum left out adds 0) to ``table``.
 
     Each grouped row costs one primary-key probe (an UPDATE ... FROM may walk the whole
     target table instead); subtracting is adding negated sums.
     """
     key, names = AGGREGATES[table]
-    # Rollups are few: sorting by day first (events come roughly in time order) is the cheap
-    # GROUP BY. Member-days are many: grouped in key order, they go into their index in order.
-    group = sorted(key, key=lambda c: c != "day") if table == "rollups" else key
+    group = _group_order(table)
     grouped = (f"SELECT {', '.join(key)}, MIN(workspace_id) AS workspace_id, "
                + ", ".join(f"SUM({sums.get(s, '0')}) AS {s}" for s in names)
                + f" FROM {source} GROUP BY {', '.join(group)}")
     sql = f"INSERT INTO {table} ({', '.join(key)}, workspace_id, {', '.join(names)}) SELECT * FROM ({grouped}) g"
-    if not upsert:
-        return sql + f" ORDER BY {', '.join(key)}"
     updates = ", ".join(f"{s} = {table}.{s} + excluded.{s}" for s in names if s in sums)
     return f"{sql} WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
 
@@ -304,6 +323,12 @@ def _links_of(table: str, sign: str = "") -> dict[str, str]:
     return {s: f"{sign}{s}" for s in AGGREGATES[table][1] if s in LINKS}
 
 
+def _stored_links(table: str, selection: str) -> str:
+    """The stored facts matching ``selection`` that feed some link sum of ``table``, as a source."""
+    feeding = " OR ".join(f"{s} > 0" for s in _links_of(table))
+    return f"(SELECT * FROM event_facts WHERE {selection} AND ({feeding})) f"
+
+
 async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon) -> dict[str, Any]:
     """Bring the brand's links and rollups up to the horizon, incrementally."""
     d = dialect_of(conn)
@@ -336,10 +361,7 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizo
         in_affected = "seq IN (SELECT seq FROM agg_affected)"
         # The links these events had so far leave the sums; then their rows go.
         for table in AGGREGATES:
-            sums = _links_of(table, "-")
-            feeding = " OR ".join(f"{s} > 0" for s in sums)
-            stored = f"(SELECT * FROM event_facts WHERE {in_affected} AND ({feeding})) f"
-            await _exec(conn, _add(table, sums, stored), p)
+            await _exec(conn, _add(table, _links_of(table, "-"), _stored_links(table, in_affected)), p)
         await _exec(conn, f"DELETE FROM event_facts WHERE {in_affected}", p)
         narrowed = _around("s." + in_affected)
         await _exec(conn, f"INSERT INTO agg_facts ({', '.join(FACT_COLUMNS)}) "
@@ -379,19 +401,44 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
     any_link = " OR ".join(f"f.{name} > 0" for name in LINKS)
     await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) SELECT * FROM "
                       f"({_facts(d, f'{scope} AND {LINKABLE}', tribes, WHOLE_BRAND)}) f WHERE {any_link}", p)
-    links = "(SELECT * FROM event_facts WHERE brand_id = :b) f"
     for table, (key, names) in AGGREGATES.items():
-        own = f"({_facts(d, scope, tribes, columns=(*key, 'workspace_id', *names))}) o"
-        columns = ", ".join(key) + ", workspace_id, "
-        own_part = f"SELECT {columns}{', '.join(f'0 AS {s}' if s in LINKS else s for s in names)} FROM {own}"
-        link_part = f"SELECT {columns}{', '.join(s if s in LINKS else '0' for s in names)} FROM {links}"
-        if table == "member_days":
-            own_part += " WHERE o.active > 0 OR o.positive_amp > 0"
-            link_part += " WHERE f.answer_other_q > 0"
-        both = f"({own_part} UNION ALL {link_part}) u"
-        await _exec(conn, _add(table, {s: s for s in names}, both, upsert=False), p)
+        columns = ", ".join((*key, "workspace_id", *names))
+        await _exec(conn, f"INSERT INTO {table} ({columns}) {_own_grouped(d, table, scope, tribes)}", p)
+        await _exec(conn, _add(table, _links_of(table), _stored_links(table, "brand_id = :b")), p)
     await _settle(conn, brand_id, until, rebuilt=True)
     return {"brand_id": brand_id, "from_seq": 0, "to_seq": until.seq}
+
+
+def _own_grouped(d: Dialect, table: str, selection: str, tribes: bool) -> str:
+    """The own facts of the events matching ``selection``, summed per key of ``table``, with 0
+    for the links: the heavy GROUP BY of a rebuild.
+
+    Only what differs event by event is summed row by row. A fact fixed by kind and origin
+    is the group's count where the key has both (rollups). Where every sum of the table has a
+    condition on kind and origin (member-days), events meeting none of them are left out first.
+    """
+    key, names = AGGREGATES[table]
+    parts = _own_parts(d)
+    own = [s for s in names if s not in LINKS]
+    by_kind = {"kind", "origin"} <= set(key)
+    counted = [s for s in own if by_kind and s in parts and parts[s][1] is None and parts[s][0] is not None]
+    summed = ["n", *(s for s in own if s not in counted and s != "n")]
+    kinds = [parts[s][0] if s in parts else None for s in own]
+    if all(kinds):
+        selection += " AND (" + " OR ".join(f"({k.format(t='e')})" for k in kinds if k) + ")"
+    rows = _facts(d, selection, tribes, columns=(*key, "workspace_id", *summed))
+    grouped = (f"SELECT {', '.join(key)}, MIN(workspace_id) AS workspace_id, "
+               + ", ".join(f"SUM({s}) AS {s}" for s in summed)
+               + f" FROM ({rows}) r GROUP BY {', '.join(_group_order(table))}")
+    sums = []
+    for s in names:
+        if s in LINKS:
+            sums.append(f"0 AS {s}")
+        elif s in counted:
+            sums.append(f"CASE WHEN {parts[s][0].format(t='g')} THEN g.n ELSE 0 END AS {s}")  # type: ignore[union-attr]
+        else:
+            sums.append(f"g.{s}")
+    return f"SELECT {', '.join(f'g.{c}' for c in key)}, g.workspace_id, {', '.join(sums)} FROM ({grouped}) g"
 
 
 async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now: datetime | None = None,
