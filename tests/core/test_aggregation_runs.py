@@ -16,6 +16,7 @@ from tribeops.core.schemas.campaigns import CampaignCreate
 from tribeops.core.schemas.tribes import TribeCreate, TribeRules
 from tribeops.core.services.campaigns import CampaignService
 from tribeops.core.services.tribes import TribeService
+from tribeops.core.tables import ROLLUP_SUMS
 from tribeops.testing.events import EventBuilder
 
 from ..api.test_scorecards import KIT, _e, conversation
@@ -196,6 +197,14 @@ def test_a_rebuild_writes_exactly_what_the_runs_kept(database_url: str) -> None:
         tribes_seen = {row[2] for row in incremental["rollups"]}
         assert len(tribes_seen) == 3 and {row[1] for row in incremental["rollups"]} >= {"", campaign}
         assert len(incremental["event_facts"]) >= 5 and len(incremental["member_days"]) >= 10
+        async with runtime.db.transaction() as conn:  # figures gone wrong: changed, lost and made up
+            for damage in ("UPDATE rollups SET n = n + 1, thanks = thanks + 1 WHERE brand_id = :b AND kind = 'comment'",
+                           "UPDATE member_days SET active = active + 2 WHERE brand_id = :b AND tribe = '*'",
+                           "DELETE FROM member_days WHERE brand_id = :b AND tribe <> '*'",
+                           "INSERT INTO rollups SELECT brand_id, campaign, tribe, network, '2020-01-01', kind, origin, "
+                           f"workspace_id, {', '.join(ROLLUP_SUMS)} FROM rollups WHERE brand_id = :b AND kind = 'like'"):
+                await conn.execute(sa.text(damage), {"b": brand})
+        assert await _aggregates(runtime, brand) != incremental
         await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
         assert await _aggregates(runtime, brand) == incremental
 
