@@ -386,8 +386,8 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizo
 async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon) -> dict[str, Any]:
     """Recompute everything of the brand from its events (kit similarities included).
 
-    Links first (set-based, over the events that can have any), then each table from one
-    GROUP BY over the events' own facts, with the links just stored added by key.
+    Links first (set-based, over the events that can have any), then each table in one
+    GROUP BY over the events' own facts and the links just stored.
 
     On SQLite the brand's rows are deleted and written anew. On PostgreSQL a row deleted and
     inserted again in one transaction leaves a dead index entry that the new one's unique check
@@ -408,27 +408,22 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
     await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) SELECT * FROM "
                       f"({_facts(d, f'{scope} AND {LINKABLE}', tribes, WHOLE_BRAND)}) f WHERE {any_link}", p)
     for table, (key, names) in AGGREGATES.items():
-        own = _own_grouped(d, table, scope, tribes)
+        rows = _rebuilt(d, table, scope, tribes)
         if postgres:
-            await _replace(conn, table, own, p)
-            continue
-        await _exec(conn, f"INSERT INTO {table} ({', '.join((*key, 'workspace_id', *names))}) {own}", p)
-        await _exec(conn, _add(table, _links_of(table), _stored_links(table, "brand_id = :b")), p)
+            await _replace(conn, table, rows, p)
+        else:
+            await _exec(conn, f"INSERT INTO {table} ({', '.join((*key, 'workspace_id', *names))}) {rows}", p)
     await _settle(conn, brand_id, until, rebuilt=True)
     return {"brand_id": brand_id, "from_seq": 0, "to_seq": until.seq}
 
 
-async def _replace(conn: AsyncConnection, table: str, own: str, params: dict[str, Any]) -> None:
-    """Make the brand's rows of ``table`` those of ``own`` plus the stored links (PostgreSQL):
-    the new rows go to a temporary table, then only changed rows are updated, missing ones
-    inserted and stale ones deleted."""
+async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[str, Any]) -> None:
+    """Make the brand's rows of ``table`` those of the query ``rows`` (PostgreSQL): they go to
+    a temporary table, then only changed rows are updated, missing ones inserted and stale ones
+    deleted."""
     key, names = AGGREGATES[table]
     new = f"agg_new_{table}"
-    links = (f"SELECT {', '.join(key)}, workspace_id, {', '.join(s if s in LINKS else '0' for s in names)} "
-             f"FROM {_stored_links(table, 'brand_id = :b')}")
-    await _exec(conn, f"CREATE TEMP TABLE {new} ON COMMIT DROP AS SELECT {', '.join(key)}, "
-                      f"MIN(workspace_id) AS workspace_id, {', '.join(f'SUM({s}) AS {s}' for s in names)} "
-                      f"FROM ({own} UNION ALL {links}) u GROUP BY {', '.join(key)}", params)
+    await _exec(conn, f"CREATE TEMP TABLE {new} ON COMMIT DROP AS {rows}", params)
     await conn.exec_driver_sql(f"ANALYZE {new}")
     # Whole brands on both sides: hash joins (a merge join would sort the key's texts, a nested
     # loop would probe the index once per row).
@@ -444,35 +439,31 @@ async def _replace(conn: AsyncConnection, table: str, own: str, params: dict[str
     await conn.exec_driver_sql(f"DROP TABLE {new}")
 
 
-def _own_grouped(d: Dialect, table: str, selection: str, tribes: bool) -> str:
-    """The own facts of the events matching ``selection``, summed per key of ``table``, with 0
-    for the links: the heavy GROUP BY of a rebuild.
+def _rebuilt(d: Dialect, table: str, selection: str, tribes: bool) -> str:
+    """The rows of ``table`` for the events matching ``selection``: their own facts and the
+    links stored for them, summed per key in one GROUP BY (the heavy part of a rebuild).
 
     Only what differs event by event is summed row by row. A fact fixed by kind and origin
-    is the group's count where the key has both (rollups). Where every sum of the table has a
-    condition on kind and origin (member-days), events meeting none of them are left out first.
+    is the group's count where the key has both (rollups). Where every own sum of the table
+    has a condition on kind and origin (member-days), events meeting none are left out first.
     """
     key, names = AGGREGATES[table]
     parts = _own_parts(d)
     own = [s for s in names if s not in LINKS]
     by_kind = {"kind", "origin"} <= set(key)
     counted = [s for s in own if by_kind and s in parts and parts[s][1] is None and parts[s][0] is not None]
-    summed = ["n", *(s for s in own if s not in counted and s != "n")]
+    summed = ["n", *(s for s in names if s not in counted and s != "n")]
     kinds = [parts[s][0] if s in parts else None for s in own]
     if all(kinds):
         selection += " AND (" + " OR ".join(f"({k.format(t='e')})" for k in kinds if k) + ")"
-    rows = _facts(d, selection, tribes, columns=(*key, "workspace_id", *summed))
+    own_rows = _facts(d, selection, tribes, columns=(*key, "workspace_id", *summed))  # links 0
+    link_rows = (f"SELECT {', '.join(key)}, workspace_id, {', '.join(s if s in LINKS else '0' for s in summed)} "
+                 f"FROM {_stored_links(table, 'brand_id = :b')}")  # own facts 0, n included
     grouped = (f"SELECT {', '.join(key)}, MIN(workspace_id) AS workspace_id, "
                + ", ".join(f"SUM({s}) AS {s}" for s in summed)
-               + f" FROM ({rows}) r GROUP BY {', '.join(_group_order(table))}")
-    sums = []
-    for s in names:
-        if s in LINKS:
-            sums.append(f"0 AS {s}")
-        elif s in counted:
-            sums.append(f"CASE WHEN {parts[s][0].format(t='g')} THEN g.n ELSE 0 END AS {s}")  # type: ignore[union-attr]
-        else:
-            sums.append(f"g.{s}")
+               + f" FROM (SELECT * FROM ({own_rows}) o UNION ALL {link_rows}) r GROUP BY {', '.join(_group_order(table))}")
+    sums = [f"CASE WHEN {parts[s][0].format(t='g')} THEN g.n ELSE 0 END AS {s}"  # type: ignore[union-attr]
+            if s in counted else f"g.{s}" for s in names]
     return f"SELECT {', '.join(f'g.{c}' for c in key)}, g.workspace_id, {', '.join(sums)} FROM ({grouped}) g"
 
 
