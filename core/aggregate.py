@@ -399,6 +399,10 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
     if postgres:
         # The sorts and hashes of a whole brand stay in memory rather than spill to disk.
         await conn.exec_driver_sql("SET LOCAL work_mem = '128MB'")
+        # Every join here is between whole sets of the brand: hash joins. The thread summaries'
+        # sizes are guessed far too low (a hundred rows for tens of thousands), which can turn
+        # a nested loop over them into hours; a merge join would sort the keys' texts.
+        await _planner(conn, "off", ("nestloop", "mergejoin"))
     for table in ("event_facts",) if postgres else ("event_facts", *AGGREGATES):
         await _exec(conn, f"DELETE FROM {table} WHERE brand_id = :b", {"b": brand_id})
     p = {"w": ws, "b": brand_id, "hi": until.seq}
@@ -425,9 +429,6 @@ async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[st
     new = f"agg_new_{table}"
     await _exec(conn, f"CREATE TEMP TABLE {new} ON COMMIT DROP AS {rows}", params)
     await conn.exec_driver_sql(f"ANALYZE {new}")
-    # Whole brands on both sides: hash joins (a merge join would sort the key's texts, a nested
-    # loop would probe the index once per row).
-    await _planner(conn, "off", ("mergejoin", "nestloop"))
     same = " AND ".join(f"m.{c} = n.{c}" for c in key)
     await _exec(conn, f"UPDATE {table} m SET {', '.join(f'{s} = n.{s}' for s in names)} FROM {new} n "
                       f"WHERE m.brand_id = :b AND {same} AND ({' OR '.join(f'm.{s} <> n.{s}' for s in names)})", params)
@@ -435,7 +436,6 @@ async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[st
                       f"AND NOT EXISTS (SELECT 1 FROM {new} n WHERE {same})", params)
     await _exec(conn, f"INSERT INTO {table} ({', '.join((*key, 'workspace_id', *names))}) SELECT n.* FROM {new} n "
                       f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.brand_id = :b AND {same})", params)
-    await _planner(conn, "on", ("mergejoin", "nestloop"))
     await conn.exec_driver_sql(f"DROP TABLE {new}")
 
 
