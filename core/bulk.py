@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 _json = msgspec.json.Encoder()
 MAX_PARAMS = 30_000  # under SQLite's 32766 and PostgreSQL's 32767 bound parameters
+IN_CHUNK = 5000  # values per IN list
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
@@ -199,7 +200,7 @@ def json_value(value: Any) -> Any:
 
 
 async def select_in(conn: AsyncConnection, sql: str, fixed: Sequence[Any], values: Sequence[Any],
-                    chunk: int = 5000) -> list[tuple[Any, ...]]:
+                    chunk: int = IN_CHUNK) -> list[tuple[Any, ...]]:
     """Run ``sql`` whose ``{}`` holes take ``fixed`` parameters and, last, an ``IN`` list of ``values``.
 
     A literal list, not an array parameter: on PostgreSQL ``= ANY($1)`` was planned as a filter

@@ -141,21 +141,20 @@ async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str
         return result
     # On SQLite the rows come back as one JSON array, in one value: the driver's thread hands
     # over each row separately, and each hand-over waits its turn for the interpreter.
-    by_network: dict[str, list[str]] = {}
-    for network, external_id in keys:
-        by_network.setdefault(network, []).append(external_id)
-    parts, params = [], []
-    for network, ids_of in by_network.items():
-        for start in range(0, len(ids_of), 5000):
-            chunk = ids_of[start:start + 5000]
-            parts.append("SELECT network, external_id, member_id, handle, profile FROM member_identities "
-                         f"WHERE workspace_id = ? AND network = ? AND external_id IN ({', '.join('?' * len(chunk))})")
-            params += [workspace_id, network, *chunk]
-    found = await conn.exec_driver_sql(
-        "SELECT json_group_array(json_array(network, external_id, member_id, handle, json(profile))) "
-        f"FROM ({' UNION ALL '.join(parts)})", tuple(params))
-    for network, external_id, member_id, handle, profile in bulk.json_value(found.scalar_one()):
-        result[(network, external_id)] = (member_id, handle, profile or {})
+    # A statement per IN_CHUNK keys keeps it well under SQLite's bound on parameters.
+    for start in range(0, len(keys), bulk.IN_CHUNK):
+        by_network: dict[str, list[str]] = {}
+        for network, external_id in keys[start:start + bulk.IN_CHUNK]:
+            by_network.setdefault(network, []).append(external_id)
+        parts = ["SELECT network, external_id, member_id, handle, profile FROM member_identities "
+                 f"WHERE workspace_id = ? AND network = ? AND external_id IN ({', '.join('?' * len(ids_of))})"
+                 for ids_of in by_network.values()]
+        params = [value for network, ids_of in by_network.items() for value in (workspace_id, network, *ids_of)]
+        found = await conn.exec_driver_sql(
+            "SELECT json_group_array(json_array(network, external_id, member_id, handle, json(profile))) "
+            f"FROM ({' UNION ALL '.join(parts)})", tuple(params))
+        for network, external_id, member_id, handle, profile in bulk.json_value(found.scalar_one()):
+            result[(network, external_id)] = (member_id, handle, profile or {})
     return result
 
 
