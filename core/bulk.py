@@ -22,7 +22,7 @@ MAX_PARAMS = 30_000  # under SQLite's 32766 and PostgreSQL's 32767 bound paramet
 IN_CHUNK = 5000  # values per IN list
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
+def sqlite_time(value: datetime | None) -> str | None:
     """SQLAlchemy's SQLite DateTime storage format (UTC), so ORM-level reads parse it back."""
     if value is None:
         return None
@@ -31,13 +31,18 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")[:26]
 
 
+def encode_json(value: Any) -> str:
+    """``value`` as JSON text, in one call (for SQLite's ``json_each``)."""
+    return _json.encode(value).decode()
+
+
 def _json_text(value: Any) -> str | None:
     return None if value is None else _json.encode(value).decode()
 
 
 def _sqlite_times(column: Sequence[datetime | None]) -> list[str | None]:
     known: dict[datetime | None, str | None] = {}  # a batch shares its ingested_at, seen_at...
-    return [known[v] if v in known else known.setdefault(v, _sqlite_time(v)) for v in column]
+    return [known[v] if v in known else known.setdefault(v, sqlite_time(v)) for v in column]
 
 
 def _json_texts(column: Sequence[Any]) -> list[str | None]:
@@ -69,10 +74,11 @@ def _flatten(dialect: str, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
     return tuple(chain.from_iterable(zip(*_columns(dialect, rows))))
 
 
-def _sqlite_values(rows: Sequence[Sequence[Any]], cols: int) -> tuple[str, tuple[Any, ...]]:
+def sqlite_values(rows: Sequence[Sequence[Any]], cols: int | None = None) -> tuple[str, tuple[Any, ...]]:
     """A multi-row ``VALUES`` list for SQLite and its parameters. A column that is NULL in every
     row is written as the literal NULL: the sqlite3 module binds each None parameter only after
     looking it up in its adapter registry, and a batch's optional columns are often all empty."""
+    cols = len(rows[0]) if cols is None else cols
     columns = _columns("sqlite", rows)
     empty = tuple(i for i, column in enumerate(columns) if column.count(None) == len(column))
     if empty:
@@ -158,7 +164,7 @@ async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
     per = max(1, MAX_PARAMS // len(columns))
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
-        values, params = _sqlite_values(chunk, len(columns))
+        values, params = sqlite_values(chunk, len(columns))
         result = await conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES {values}{tail}", params)
         if returning:
             out += [tuple(r) for r in result.fetchall()]

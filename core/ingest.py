@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import bulk
 from .aggregate import gate, mark_pending
 from .errors import FieldError, ValidationFailed
-from .members import Sightings, current, members_gate, resolve, sightings
+from .members import Sightings, current, lookup, members_gate, record, resolve, sightings, sightings_rows
 from .db import Database
 from .membership import TribeRule, join, load_rules, matches
 from .plugins import Registry
@@ -83,12 +83,14 @@ class Prepared:
 
     rejected: list[Rejection]
     events: list[EventIn]
-    values: list[tuple[Any, ...]]  # per event, EVENT_COLUMNS but the last (member_id)
+    values: list[tuple[Any, ...]]  # per event, EVENT_COLUMNS but the last (member_id); PostgreSQL
     sightings: Sightings
     now: datetime
-    rules: dict[str, list[TribeRule]]
+    joins: list[tuple[str, tuple[str, str]]]  # (tribe, account) the tribes' rules let in
     valid: int
     members: dict[tuple[str, str], str] | None = None  # (network, actor id) -> member, when resolved ahead
+    # SQLite: the events' values and the sightings as VALUES lists and their parameters
+    encoded: tuple[tuple[str, tuple[Any, ...]], tuple[str, tuple[Any, ...]]] | None = None
 
 
 async def prepare(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any],
@@ -162,8 +164,12 @@ async def _complete(registry: Registry, caller: Caller, checked: _Checked,
             row["kit_similarity"] = round(similarity(event.text, kit), 4)
         row["enrichment"], row["enrichment_errors"] = await _enrich(enrichers, row, event)
         rows.append(_own_values(row))
-    return Prepared(rejected, events, bulk.encode(dialect, rows),
-                    sightings([(e.network, e.actor) for e in events]), now, rules if events else {}, len(accepted))
+    seen = sightings([(e.network, e.actor) for e in events])
+    joins = [(tribe, (e.network, e.actor.id)) for e in events for tribe in matches(rules, e)] if rules else []
+    if dialect == "sqlite":
+        encoded = (bulk.sqlite_values(rows), sightings_rows(seen)) if events else None
+        return Prepared(rejected, events, [], seen, now, joins, len(accepted), encoded=encoded)
+    return Prepared(rejected, events, bulk.encode(dialect, rows), seen, now, joins, len(accepted))
 
 
 async def store(conn: AsyncConnection, caller: Caller, prepared: Prepared) -> Batch:
@@ -286,22 +292,27 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
     brand_ids = [e.brand_id for e in prepared.events]
     await members_gate(conn, ws, shared=True)
     await gate(conn, brand_ids, shared=True)
-    if prepared.members is None:
-        members = await resolve(conn, ws, prepared.sightings, now)
-    else:  # resolved ahead, in a transaction of its own: a merge may have moved some since
-        members = await current(conn, ws, prepared.members)
-    joined = {(tribe, members[(e.network, e.actor.id)]) for e in prepared.events for tribe in matches(prepared.rules, e)}
-    await join(conn, ws, joined, now)
-    values = [(*own, members[(e.network, e.actor.id)]) for e, own in zip(prepared.events, prepared.values)]
-    if conn.dialect.name == "sqlite":
-        # The transaction has held SQLite's one write lock since it began, so the ids already
-        # stored are known before the insert, in one value: an insert RETURNING would hand its
-        # rows over from the driver's thread one at a time (see members._lookup).
+    if prepared.encoded is not None:
+        # SQLite: members and events are written by the database from VALUES lists made ahead,
+        # each event taking its member from its identity: little Python runs while the batch
+        # holds the one write lock.
+        event_rows, sighted = prepared.encoded
+        await record(conn, ws, sighted, now)
+        if prepared.joins:
+            members = await lookup(conn, ws, sorted({account for _, account in prepared.joins}))
+            await join(conn, ws, {(tribe, members[account]) for tribe, account in prepared.joins}, now)
+        # The ids already stored are known before the insert, in one value: an insert RETURNING
+        # would hand its rows over from the driver's thread one at a time (see members._lookup).
         known = await _stored_ids(conn, ws, [e.id for e in prepared.events])
-        await bulk.insert(conn, "events", EVENT_COLUMNS, [v for e, v in zip(prepared.events, values)
-                                                          if e.id not in known])
+        await conn.exec_driver_sql(_INSERT_EVENTS.format(event_rows[0]), event_rows[1])
         new_ids = [e.id for e in prepared.events if e.id not in known]
     else:
+        if prepared.members is None:
+            members = await resolve(conn, ws, prepared.sightings, now)
+        else:  # resolved ahead, in a transaction of its own: a merge may have moved some since
+            members = await current(conn, ws, prepared.members)
+        await join(conn, ws, {(tribe, members[account]) for tribe, account in prepared.joins}, now)
+        values = [(*own, members[(e.network, e.actor.id)]) for e, own in zip(prepared.events, prepared.values)]
         inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
                                      returning=("id",))
         new_ids = [event_id for (event_id,) in inserted]
@@ -331,6 +342,14 @@ EVENT_COLUMNS = ("workspace_id", "id", "brand_id", "campaign_id", "tribe_id", "n
                  "value", "text", "attrs", "enrichment", "enrichment_errors", "kit_similarity", "ingested_at",
                  "member_id")
 _own_values = operator.itemgetter(*EVENT_COLUMNS[:-1])  # a row's values but member_id, in column order
+_ACCOUNT = (EVENT_COLUMNS.index("network"), EVENT_COLUMNS.index("actor_id"))
+# SQLite: a batch's rows from a VALUES list of them but member_id, which comes from the identity.
+_INSERT_EVENTS = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT "
+    + ", ".join(f"v.column{i + 1}" for i in range(len(EVENT_COLUMNS) - 1))
+    + ", (SELECT i.member_id FROM member_identities i WHERE i.workspace_id = v.column1 "
+    f"AND i.network = v.column{_ACCOUNT[0] + 1} AND i.external_id = v.column{_ACCOUNT[1] + 1}) "
+    "FROM (VALUES {}) v WHERE true ON CONFLICT DO NOTHING")
 
 
 def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:

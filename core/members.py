@@ -40,6 +40,14 @@ async def members_gate(conn: AsyncConnection, workspace_id: str, shared: bool) -
     await advisory_locks(conn, MEMBERS_GATE, [workspace_id], shared)
 
 
+IDENTITY_COLUMNS = ("workspace_id", "network", "external_id", "member_id", "handle", "profile", "first_seen_at",
+                    "last_seen_at")
+
+
+async def lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(network, id) → member id, for the identities already stored."""
+    return {key: row[0] for key, row in (await _lookup(conn, workspace_id, keys)).items()}
+
 # (network, account id) -> (latest handle, latest profile facts)
 Sightings = dict[tuple[str, str], tuple[str | None, dict[str, Any]]]
 
@@ -63,21 +71,18 @@ async def resolve(conn: AsyncConnection, workspace_id: str, sightings: Sightings
     if not sightings:
         return {}
     keys = sorted(sightings)  # one order everywhere: no deadlocks between concurrent batches
+    if conn.dialect.name == "sqlite":
+        await record(conn, workspace_id, sightings, seen_at)
+        return await lookup(conn, workspace_id, keys)
     stored = await _lookup(conn, workspace_id, keys)
     new = [key for key in keys if key not in stored]
     found = {key: row[0] for key, row in stored.items()}
     if new:
         rows = [(workspace_id, net, ext, member_id, sightings[(net, ext)][0], sightings[(net, ext)][1],
                  seen_at, seen_at) for (net, ext), member_id in zip(new, new_ids("member", len(new)))]
-        if conn.dialect.name == "sqlite":
-            # The transaction has held SQLite's one write lock since it began: nobody can have
-            # stored any of them since the lookup. (A conflict would fail loudly.)
-            await bulk.insert(conn, "member_identities", IDENTITY_COLUMNS, rows)
-            inserted = [(net, ext, member_id) for _, net, ext, member_id, *_ in rows]
-        else:
-            inserted = await bulk.insert(conn, "member_identities", IDENTITY_COLUMNS, rows,
-                                         conflict=("workspace_id", "network", "external_id"),
-                                         returning=("network", "external_id", "member_id"))
+        inserted = await bulk.insert(conn, "member_identities", IDENTITY_COLUMNS, rows,
+                                     conflict=("workspace_id", "network", "external_id"),
+                                     returning=("network", "external_id", "member_id"))
         await bulk.insert(conn, "members", ("id", "workspace_id", "merged_into", "created_at", "updated_at"),
                           [(mid, workspace_id, None, seen_at, seen_at) for _, _, mid in inserted])
         found.update({(net, ext): mid for net, ext, mid in inserted})
@@ -86,6 +91,54 @@ async def resolve(conn: AsyncConnection, workspace_id: str, sightings: Sightings
             found.update({key: row[0] for key, row in (await _lookup(conn, workspace_id, raced)).items()})
     await _refresh_profiles(conn, workspace_id, sightings, stored, seen_at)
     return found
+
+
+def sightings_rows(sightings: Sightings) -> tuple[str, tuple[Any, ...]]:
+    """The sightings as a SQLite ``VALUES`` list of ``(network, id, handle, facts, candidate
+    member id)`` and its parameters, in key order, for :func:`record` (made ahead, outside the
+    write transaction)."""
+    keys = sorted(sightings)
+    return bulk.sqlite_values([(net, ext, *sightings[(net, ext)], mid)
+                               for (net, ext), mid in zip(keys, new_ids("member", len(keys)))])
+
+
+# SQLite: what resolve() does, worked out by the database in two statements over the sightings
+# (``s``: network, id, handle, facts, candidate member id). New accounts get their candidate
+# member id; known ones keep theirs, and have their handle and facts merged (json_patch: the
+# facts sighted replace the stored ones, the rest are kept), written only where something
+# changed. The transaction holds SQLite's one write lock since it began: no other batch can
+# come between the two.
+_SIGHTED = "FROM (VALUES {rows}) s"
+_KNOWN = ("SELECT 1 FROM member_identities i WHERE i.workspace_id = ?1 AND i.network = s.column1 "
+          "AND i.external_id = s.column2")
+_NEW_MEMBERS = (f"INSERT INTO members (id, workspace_id, merged_into, created_at, updated_at) "
+                f"SELECT s.column5, ?1, NULL, ?2, ?2 {_SIGHTED} WHERE NOT EXISTS ({_KNOWN})")
+_HANDLE = "coalesce(nullif(excluded.handle, ''), member_identities.handle)"
+_FACTS = "json_patch(member_identities.profile, excluded.profile)"
+_IDENTITIES = (f"INSERT INTO member_identities ({', '.join(IDENTITY_COLUMNS)}) "
+               f"SELECT ?1, s.column1, s.column2, s.column5, s.column3, s.column4, ?2, ?2 {_SIGHTED} WHERE true "
+               f"ON CONFLICT (workspace_id, network, external_id) DO UPDATE SET handle = {_HANDLE}, "
+               f"profile = {_FACTS}, last_seen_at = excluded.last_seen_at "
+               f"WHERE {_HANDLE} IS NOT member_identities.handle OR {_FACTS} IS NOT member_identities.profile")
+
+
+async def record(conn: AsyncConnection, workspace_id: str, sightings: Sightings | tuple[str, tuple[Any, ...]],
+                 seen_at: datetime) -> None:
+    """Store the accounts sighted (SQLite): new ones as members, known ones' latest handle and facts.
+
+    ``sightings`` may come as :func:`sightings_rows` already."""
+    if not sightings:
+        return
+    if not isinstance(sightings, tuple):
+        keys = sorted(sightings)
+        per = bulk.MAX_PARAMS // 5
+        for start in range(0, len(keys), per):
+            await record(conn, workspace_id, sightings_rows({k: sightings[k] for k in keys[start:start + per]}), seen_at)
+        return
+    rows, values = sightings
+    params = (workspace_id, bulk.sqlite_time(seen_at), *values)  # ?1, ?2, then the rows' values
+    for statement in (_NEW_MEMBERS, _IDENTITIES):  # members first: an identity names its member
+        await conn.exec_driver_sql(statement.format(rows=rows), params)
 
 
 async def current(conn: AsyncConnection, workspace_id: str, found: dict[tuple[str, str], str]
@@ -107,10 +160,6 @@ async def current(conn: AsyncConnection, workspace_id: str, found: dict[tuple[st
         return found
     moved = await _lookup(conn, workspace_id, sorted(key for key, member in found.items() if member in merged))
     return {**found, **{key: row[0] for key, row in moved.items()}}
-
-
-IDENTITY_COLUMNS = ("workspace_id", "network", "external_id", "member_id", "handle", "profile", "first_seen_at",
-                    "last_seen_at")
 
 
 async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str, str]]
