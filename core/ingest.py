@@ -8,6 +8,7 @@ isolated; what they raise is recorded on the event, never returned as an error.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import re
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ from .similarity import similarity
 from .validation import collect_errors, nul_errors
 
 MAX_BATCH = 1000
+YIELD_EVERY = 50  # events enriched between two turns of the event loop
 COPYABLE = frozenset({"post", "share", "mention"})  # kinds that can repeat a kit message
 FUTURE_LIMIT = timedelta(days=1)
 DISCLOSURE = re.compile(
@@ -157,7 +159,11 @@ async def _complete(registry: Registry, caller: Caller, checked: _Checked,
     events = list(unique.values())
     rows = []
     enrichers = _enrichers(registry)
-    for event in events:
+    for i, event in enumerate(events):
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            # Let the batch being written go on between its statements: it holds the write lock,
+            # and would otherwise wait for this whole batch's enrichment (milliseconds).
+            await asyncio.sleep(0)
         row = _row(event, caller.workspace_id, _origin(event, refs["brands"][event.brand_id]), now)
         kit = refs["kits"].get(event.campaign_id) if event.campaign_id else None
         if kit and event.text and event.kind in COPYABLE:
