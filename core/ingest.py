@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import re
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -205,6 +206,8 @@ async def ingest_batch(db: Database, registry: Registry, caller: Caller, items: 
     attempt = 1
     while True:
         try:
+            if db.dialect == "sqlite":
+                return await _write_together(db, caller, prepared)
             return await _write(db, caller, prepared)
         except DBAPIError as exc:
             if attempt >= WRITE_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
@@ -225,6 +228,69 @@ async def _write(db: Database, caller: Caller, prepared: Prepared) -> Batch:
             prepared.members = await resolve(conn, caller.workspace_id, prepared.sightings, prepared.now)
     async with db.transaction() as conn:
         return await store(conn, caller, prepared)
+
+
+@dataclass
+class _Waiting:
+    caller: Caller
+    prepared: Prepared
+    done: asyncio.Future[Batch]
+
+
+@dataclass
+class _Writer:
+    """SQLite: the batches waiting for the one writer, and the turn to write them."""
+
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: list[_Waiting] = field(default_factory=list)
+
+
+_WRITERS: weakref.WeakKeyDictionary[Database, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer]] = \
+    weakref.WeakKeyDictionary()
+GROUP_MAX = 8  # batches stored in one transaction at most
+
+
+async def _write_together(db: Database, caller: Caller, prepared: Prepared) -> Batch:
+    """Store a batch on SQLite together with the batches waiting beside it: whoever's turn it
+    is writes every batch waiting (up to ``GROUP_MAX``) in one transaction, one after the other.
+
+    SQLite has one writer, so batches queue anyway; stored together they share the begin, the
+    commit and the pages both write, which is most of a batch's cost beside its own rows. Each is
+    stored exactly as on its own (a later batch sees the ids and members an earlier one stored).
+    If the transaction fails, each batch is stored again on its own: only the one at fault fails.
+    """
+    loop = asyncio.get_running_loop()
+    writer = _WRITERS.setdefault(db, weakref.WeakKeyDictionary()).setdefault(loop, _Writer())
+    me = _Waiting(caller, prepared, loop.create_future())
+    writer.waiting.append(me)
+    try:
+        while not me.done.done():
+            async with writer.turn:
+                if not me.done.done():  # else an earlier turn stored it
+                    group, writer.waiting = writer.waiting[:GROUP_MAX], writer.waiting[GROUP_MAX:]
+                    await _store_group(db, writer, group)
+    finally:
+        if me in writer.waiting:  # cancelled while waiting
+            writer.waiting.remove(me)
+    return me.done.result()
+
+
+async def _store_group(db: Database, writer: _Writer, group: list[_Waiting]) -> None:
+    try:
+        async with db.transaction() as conn:
+            batches = [await store(conn, w.caller, w.prepared) for w in group]
+    except Exception as exc:
+        if len(group) == 1:
+            group[0].done.set_exception(exc)
+        else:
+            for w in group:
+                await _store_group(db, writer, [w])
+        return
+    except BaseException:  # cancelled: nothing was stored, and the next turn takes the others
+        writer.waiting[:0] = group
+        raise
+    for w, batch in zip(group, batches):
+        w.done.set_result(batch)
 
 
 async def notify_ingested(pm: Any, registry: Registry, workspace_id: str, batch: Batch) -> None:

@@ -176,3 +176,35 @@ def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
         assert calls == ["store"]
 
     run_scenario(database_url, scenario)
+
+
+def test_batches_sent_at_once_store_each_event_once_and_a_failing_one_fails_alone(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches that arrive together (on SQLite, written in one transaction): an id in several
+    is stored once and counted a duplicate by the others; a batch whose write fails takes
+    none of its neighbours down."""
+    async def scenario(runtime: Runtime) -> None:
+        real = ingest.store
+
+        async def failing(conn: Any, caller: Any, prepared: Any) -> Any:
+            if any(e.id == "boom" for e in prepared.events):
+                raise RuntimeError("disk on fire")
+            return await real(conn, caller, prepared)
+
+        monkeypatch.setattr(ingest, "store", failing)
+        caller, brand = await workspace_with_brand(runtime)
+        ev = EventBuilder(brand)
+        batches = [[ev.like(actor=f"fan{j}", id=f"e{j}") for j in range(i * 10, i * 10 + 30)] for i in range(5)]
+        batches.insert(3, [ev.like(actor="x", id="boom"), ev.like(actor="y", id="innocent-bystander")])
+        results = await asyncio.gather(*(ingest_batch(runtime.db, runtime.registry, caller, b) for b in batches),
+                                       return_exceptions=True)
+        assert isinstance(results[3], RuntimeError)
+        batches_ok = [r for i, r in enumerate(results) if i != 3]
+        assert all(r.result.accepted + r.result.duplicates == 30 for r in batches_ok)  # type: ignore[union-attr]
+        assert sum(r.result.accepted for r in batches_ok) == 70  # type: ignore[union-attr]
+        async with runtime.db.reading() as conn:
+            ids = (await conn.execute(sa.text("SELECT id FROM events WHERE brand_id = :b"), {"b": brand})).scalars()
+            stored = sorted(ids)
+        assert stored == sorted(f"e{j}" for j in range(70))
+
+    run_scenario(database_url, scenario)
