@@ -48,6 +48,7 @@ async def lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str,
     """(network, id) → member id, for the identities already stored."""
     return {key: row[0] for key, row in (await _lookup(conn, workspace_id, keys)).items()}
 
+
 # (network, account id) -> (latest handle, latest profile facts)
 Sightings = dict[tuple[str, str], tuple[str | None, dict[str, Any]]]
 
@@ -66,7 +67,8 @@ async def resolve(conn: AsyncConnection, workspace_id: str, sightings: Sightings
     """Member ids for the accounts of :func:`sightings`, creating members for new identities.
 
     Safe under concurrent batches: identities are inserted with ON CONFLICT DO NOTHING and
-    read back, so two batches that meet the same new account agree on one member.
+    read back, so two batches that meet the same new account agree on one member. (On SQLite,
+    whose one writer holds its lock for the whole transaction, :func:`record` does the writing.)
     """
     if not sightings:
         return {}
