@@ -41,8 +41,16 @@ def _json_text(value: Any) -> str | None:
 
 
 def _sqlite_times(column: Sequence[datetime | None]) -> list[str | None]:
-    known: dict[datetime | None, str | None] = {}  # a batch shares its ingested_at, seen_at...
-    return [known[v] if v in known else known.setdefault(v, sqlite_time(v)) for v in column]
+    out: list[str | None] = []
+    last: datetime | None = None
+    text = None
+    for value in column:
+        if value is not last:  # a batch's rows share one ingested_at, seen_at...: formatted once
+            last = value
+            text = value.isoformat(" ", "microseconds")[:26] if value is not None and value.tzinfo is timezone.utc \
+                else sqlite_time(value)
+        out.append(text)
+    return out
 
 
 def _json_texts(column: Sequence[Any]) -> list[str | None]:
@@ -136,6 +144,21 @@ def encode(dialect: str, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]
     return list(zip(*_columns(dialect, rows)))
 
 
+async def execute(conn: AsyncConnection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run one statement with parameters in the driver's own style and types; its rows, if any.
+
+    On SQLite the statement goes straight to the driver's connection, in the transaction
+    SQLAlchemy began: one trip to the driver's thread, which runs it and fetches every row
+    there. Through SQLAlchemy it takes three or four (cursor, execute, fetch, close), and
+    under load each one waits its turn for the interpreter.
+    """
+    if conn.dialect.name == "sqlite":
+        raw = await conn.get_raw_connection()
+        return list(await raw.driver_connection.execute_fetchall(sql, params))
+    result = await conn.exec_driver_sql(sql, tuple(params))
+    return list(result.fetchall()) if result.returns_rows else []
+
+
 async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                  conflict: Sequence[str] = (), returning: Sequence[str] = ()) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (skipping conflicts on ``conflict`` when given) and return ``returning`` of new rows.
@@ -165,9 +188,7 @@ async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
         values, params = sqlite_values(chunk, len(columns))
-        result = await conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES {values}{tail}", params)
-        if returning:
-            out += [tuple(r) for r in result.fetchall()]
+        out += await execute(conn, f"INSERT INTO {table} ({names}) VALUES {values}{tail}", params)
     return out
 
 
@@ -181,7 +202,7 @@ async def upsert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
     sets = ", ".join([f"{c} = excluded.{c}" for c in update] + [f"{c} = {table}.{c} + excluded.{c}" for c in add])
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES {_marks(dialect, len(rows), len(columns))} "
            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}")
-    await conn.exec_driver_sql(sql, _flatten(dialect, rows))
+    await execute(conn, sql, _flatten(dialect, rows))
 
 
 async def update(conn: AsyncConnection, table: str, columns: Sequence[str], key: Sequence[str],
@@ -221,6 +242,5 @@ async def select_in(conn: AsyncConnection, sql: str, fixed: Sequence[Any], value
         else:
             n = len(fixed)
             holes = [f"${i + 1}" for i in range(n)] + ["(" + ", ".join(f"${n + i + 1}" for i in range(len(part))) + ")"]
-        result = await conn.exec_driver_sql(sql.format(*holes), (*fixed, *part))
-        out += [tuple(r) for r in result.fetchall()]
+        out += [tuple(r) for r in await execute(conn, sql.format(*holes), (*fixed, *part))]
     return out

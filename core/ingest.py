@@ -376,7 +376,7 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
         # The ids already stored are known before the insert, in one value: an insert RETURNING
         # would hand its rows over from the driver's thread one at a time (see members._lookup).
         known = await _stored_ids(conn, ws, [e.id for e in prepared.events])
-        await conn.exec_driver_sql(_INSERT_EVENTS.format(event_rows[0]), event_rows[1])
+        await bulk.execute(conn, _INSERT_EVENTS.format(event_rows[0]), event_rows[1])
         new_ids = [e.id for e in prepared.events if e.id not in known]
     else:
         if prepared.members is None:

@@ -140,7 +140,7 @@ async def record(conn: AsyncConnection, workspace_id: str, sightings: Sightings 
     rows, values = sightings
     params = (workspace_id, bulk.sqlite_time(seen_at), *values)  # ?1, ?2, then the rows' values
     for statement in (_NEW_MEMBERS, _IDENTITIES):  # members first: an identity names its member
-        await conn.exec_driver_sql(statement.format(rows=rows), params)
+        await bulk.execute(conn, statement.format(rows=rows), params)
 
 
 async def current(conn: AsyncConnection, workspace_id: str, found: dict[tuple[str, str], str]
@@ -201,10 +201,10 @@ async def _lookup(conn: AsyncConnection, workspace_id: str, keys: list[tuple[str
                  f"WHERE workspace_id = ? AND network = ? AND external_id IN ({', '.join('?' * len(ids_of))})"
                  for ids_of in by_network.values()]
         params = [value for network, ids_of in by_network.items() for value in (workspace_id, network, *ids_of)]
-        found = await conn.exec_driver_sql(
-            "SELECT json_group_array(json_array(network, external_id, member_id, handle, json(profile))) "
-            f"FROM ({' UNION ALL '.join(parts)})", tuple(params))
-        for network, external_id, member_id, handle, profile in bulk.json_value(found.scalar_one()):
+        [(found,)] = await bulk.execute(
+            conn, "SELECT json_group_array(json_array(network, external_id, member_id, handle, json(profile))) "
+                  f"FROM ({' UNION ALL '.join(parts)})", params)
+        for network, external_id, member_id, handle, profile in bulk.json_value(found):
             result[(network, external_id)] = (member_id, handle, profile or {})
     return result
 

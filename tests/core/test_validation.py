@@ -45,3 +45,19 @@ def test_ids_sort_by_creation() -> None:
     time.sleep(0.002)
     second = new_id("brand")
     assert first < second and looks_like("brand", first) and not looks_like("tribe", first)
+
+
+def test_ids_made_together_are_distinct_well_formed_and_carry_their_time(monkeypatch) -> None:
+    import time
+    from collections import Counter
+
+    from tribeops.core import ids
+
+    monkeypatch.setattr(time, "time", lambda: 1_795_000_000.123)
+    batch = ids.new_ids("member", 5000)
+    assert len(set(batch)) == 5000 and all(ids.looks_like("member", i) for i in batch)
+    # The first ten characters are the time in milliseconds, as the one-at-a-time encoding writes it.
+    assert {i[4:14] for i in batch} == {ids._encode(1_795_000_000_123 << 80)[:10]}
+    # The random part uses the whole alphabet, about evenly (80 random bits, 5 per character).
+    counts = Counter("".join(i[14:] for i in batch))
+    assert len(counts) == 32 and max(counts.values()) < 1.2 * min(counts.values())
