@@ -398,8 +398,9 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizo
 async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon) -> dict[str, Any]:
     """Recompute everything of the brand from its events (kit similarities included).
 
-    Links first (set-based, over the events that can have any), then each table in one
-    GROUP BY over the events' own facts and the links just stored.
+    Links first (set-based, over the events that can have any), then each table from the
+    events' own facts and the links just stored: on PostgreSQL in one GROUP BY over both, on
+    SQLite gathered by key (see :func:`_gathered`).
 
     On SQLite the brand's rows are deleted and written anew. On PostgreSQL a row deleted and
     inserted again in one transaction leaves a dead index entry that the new one's unique check
@@ -426,12 +427,10 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
                       f"({_facts(d, f'{scope} AND {LINKABLE}', tribes, WHOLE_BRAND)}) f WHERE {any_link}", p)
     for table in AGGREGATES:
         if postgres:
-            await _replace(conn, table, _rebuilt(d, table, scope, tribes, links=True), p)
+            await _replace(conn, table, _rebuilt(d, table, scope, tribes), p)
             continue
-        # On SQLite the own rows grouped straight from the events, then the links added by key,
-        # measured faster than one GROUP BY over both (rollups of 1M events: 3.3 s against 4.3).
-        await _exec(conn, f"{_insert(table)} {_rebuilt(d, table, scope, tribes, links=False)}", p)
-        await _exec(conn, _add(table, _links_of(table), _stored_links(table, "brand_id = :b")), p)
+        for statement in _gathered(d, table, scope, tribes):
+            await _exec(conn, statement, p)
     await _settle(conn, brand_id, until, rebuilt=True)
     return {"brand_id": brand_id, "from_seq": 0, "to_seq": until.seq}
 
@@ -453,15 +452,11 @@ async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[st
                       f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.brand_id = :b AND {same})", params)
 
 
-def _rebuilt(d: Dialect, table: str, selection: str, tribes: bool, links: bool) -> str:
-    """The rows of ``table`` for the events matching ``selection``: their own facts and, with
-    ``links``, the links stored for them, summed per key in one GROUP BY (the heavy part of a
-    rebuild; without ``links`` the link sums are 0).
-
-    Only what differs event by event is summed row by row. A fact fixed by kind and origin
-    is the group's count where the key has both (rollups). Where every own sum of the table
-    has a condition on kind and origin (member-days), events meeting none are left out first.
-    """
+def _own_sums(d: Dialect, table: str, selection: str) -> tuple[list[str], list[str], str]:
+    """How a rebuild sums ``table``'s own facts: the sums worked out event by event (``n``
+    first), those that are the group's count (a fact fixed by kind and origin, where the key
+    has both: rollups), and ``selection`` narrowed to the events that add anything (where every
+    own sum of the table has a condition on kind and origin: member-days)."""
     key, names = AGGREGATES[table]
     parts = _own_parts(d)
     own = [s for s in names if s not in LINKS]
@@ -471,14 +466,69 @@ def _rebuilt(d: Dialect, table: str, selection: str, tribes: bool, links: bool) 
     kinds = [parts[s][0] if s in parts else None for s in own]
     if all(kinds):
         selection += " AND (" + " OR ".join(f"({k.format(t='e')})" for k in kinds if k) + ")"
-    source = f"({_facts(d, selection, tribes, columns=(*key, 'workspace_id', *summed))})"  # links 0
-    if links:  # own facts 0 (n included), then the stored links
-        source = (f"(SELECT * FROM {source} o UNION ALL SELECT {', '.join(key)}, workspace_id, "
-                  f"{', '.join(s if s in LINKS else '0' for s in summed)} FROM {_stored_links(table, 'brand_id = :b')})")
-    grouped = _sum_by_key(table, {s: s for s in summed}, f"{source} r")
+    return summed, counted, selection
+
+
+def _with_counts(d: Dialect, table: str, counted: list[str], summed: list[str], source: str) -> str:
+    """``table``'s columns from ``source`` (``g``: the key, the workspace and the ``summed``
+    sums): the counted sums made from its ``n``, the sums it lacks 0."""
+    key, names = AGGREGATES[table]
+    parts = _own_parts(d)
     sums = [f"CASE WHEN {parts[s][0].format(t='g')} THEN g.n ELSE 0 END AS {s}"  # type: ignore[union-attr]
-            if s in counted else f"g.{s}" for s in names]
-    return f"SELECT {', '.join(f'g.{c}' for c in key)}, g.workspace_id, {', '.join(sums)} FROM ({grouped}) g"
+            if s in counted else f"g.{s}" if s in summed else f"0 AS {s}" for s in names]
+    return f"SELECT {', '.join(f'g.{c}' for c in key)}, g.workspace_id, {', '.join(sums)} FROM {source} g"
+
+
+def _rebuilt(d: Dialect, table: str, selection: str, tribes: bool) -> str:
+    """The rows of ``table`` for the events matching ``selection`` (PostgreSQL): their own facts
+    and the links stored for them, summed per key in one GROUP BY (the heavy part of a rebuild).
+
+    Only what differs event by event is summed row by row (see :func:`_own_sums`).
+    """
+    key, names = AGGREGATES[table]
+    summed, counted, selection = _own_sums(d, table, selection)
+    source = f"({_facts(d, selection, tribes, columns=(*key, 'workspace_id', *summed))})"  # links 0
+    # Own facts, then the stored links (own facts 0, n included).
+    source = (f"(SELECT * FROM {source} o UNION ALL SELECT {', '.join(key)}, workspace_id, "
+              f"{', '.join(s if s in LINKS else '0' for s in summed)} FROM {_stored_links(table, 'brand_id = :b')})")
+    return _with_counts(d, table, counted, [*summed, *LINKS],
+                        f"({_sum_by_key(table, {s: s for s in summed}, f'{source} r')})")
+
+
+def _gathered(d: Dialect, table: str, selection: str, tribes: bool) -> list[str]:
+    """SQLite: the statements that write ``table``'s rows for the events matching ``selection``:
+    their own facts, then the links stored for them.
+
+    SQLite groups by sorting every row; here each event is added into its key's row of a
+    temporary table instead, found through that table's primary key, which holds one row per
+    key: far fewer than events, and ordered day first, so that events, which come roughly in
+    time order, are added near each other. The stored links are added the same way, and the
+    rows go into ``table`` once, whole. Measured on 1M events: rollups 3.0 s against 4.5 for
+    a GROUP BY, member-days 3.5 s against 5.7.
+    """
+    key, names = AGGREGATES[table]
+    summed, counted, selection = _own_sums(d, table, selection)
+    summed = [s for s in summed if s not in LINKS and (s != "n" or s in names)]
+    links = [s for s in names if s in LINKS]
+    order = ("day", *(c for c in key if c not in ("day", "campaign", "tribe", "brand_id")), "campaign", "tribe",
+             "brand_id")
+    temp = f"agg_own_{table}"
+
+    def add(sums: list[str], source: str) -> str:
+        columns = ", ".join((*order, "workspace_id", *sums))
+        return (f"INSERT INTO {temp} ({columns}) SELECT {columns} FROM {source} WHERE true ON CONFLICT "
+                f"({', '.join(order)}) DO UPDATE SET " + ", ".join(f"{s} = {temp}.{s} + excluded.{s}" for s in sums))
+
+    sums = ", ".join(f"{s} DEFAULT 0" for s in (*summed, *links))
+    return [
+        f"CREATE TEMP TABLE IF NOT EXISTS {temp} ({', '.join(order)}, workspace_id, {sums}, "
+        f"PRIMARY KEY ({', '.join(order)})) WITHOUT ROWID",
+        f"DELETE FROM {temp}",
+        add(summed, f"({_facts(d, selection, tribes, columns=(*order, 'workspace_id', *summed))})"),
+        add(links, _stored_links(table, "brand_id = :b")),
+        f"{_insert(table)} {_with_counts(d, table, counted, [*summed, *links], temp)}",
+        f"DELETE FROM {temp}",
+    ]
 
 
 async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now: datetime | None = None,
