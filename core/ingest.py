@@ -465,15 +465,28 @@ async def _enrich(enrichers: _Enrichers, row: dict[str, Any], event: EventIn
     if not chosen:
         return {}, None
     view = {**msgspec.to_builtins(event), "origin": row["origin"], "paid": row["paid"]}
-    added: dict[str, Any] = {}
+    results: list[tuple[_Enricher, Mapping[str, Any]]] = []
     errors: list[str] = []
     for e in chosen:
         result = await call(e.plugin, e.label, e.enrich, view, timeout=e.timeout)
         if type(result) is dict or isinstance(result, Mapping):  # a plain dict spares the ABC check
             if result:
-                added.update(msgspec.to_builtins(dict(result)))
+                results.append((e, result))
         elif isinstance(result, PluginFailure):
             errors.append(str(result))
         elif result is not None:
             errors.append(f"{e.plugin}: {e.label} returned {type(result).__name__}, not a mapping")
+    added: dict[str, Any] = {}
+    for _, result in results:
+        added.update(result)
+    try:  # JSON values all: converted in one call (later enrichers' keys win, as they were added last)
+        return msgspec.to_builtins(added), errors or None
+    except (TypeError, ValueError):
+        pass
+    added = {}  # something that is not JSON: the enricher that returned it is named, the others kept
+    for e, result in results:
+        try:
+            added.update(msgspec.to_builtins(dict(result)))
+        except (TypeError, ValueError) as exc:
+            errors.append(f"{e.plugin}: {e.label} returned a value that is not JSON ({exc})")
     return added, errors or None

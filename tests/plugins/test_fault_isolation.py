@@ -1,6 +1,7 @@
 """A plugin that fails everywhere costs nothing but its own contributions.
 
-``broken`` raises in every hook, registers enrichers that raise, time out or return junk,
+``broken`` raises in every hook, registers enrichers that raise, time out or return junk
+(something not a mapping, or a mapping with a value that is not JSON),
 and an alert sink that raises. Start-up must succeed, valid events must be stored, the
 failures must be recorded against ``broken`` (on each event, and in ``GET /v1/plugins``),
 and ``healthy``, registered beside it, must work as if ``broken`` were not there.
@@ -78,7 +79,8 @@ def broken_plugin() -> ModuleType:
         "broken", register_connectors=_raise, register_metrics=_raise, register_event_kinds=_raise,
         startup=_raise, events_ingested=events_ingested,
         **_then_raise(enrichers=[enricher("explodes", _explode), enricher("dawdles", _dawdle, timeout=0.05),
-                                 enricher("junk", lambda event: ["not", "a", "mapping"])],
+                                 enricher("junk", lambda event: ["not", "a", "mapping"]),
+                                 enricher("opaque", lambda event: {"blob": object()})],
                       alert_sinks=alert_sink("pager", _raise)))
 
 
@@ -131,9 +133,10 @@ def test_valid_events_are_stored_with_the_failures_recorded_on_them(
         row = stored[item["id"]]
         assert row.enrichment["steady"] is True and "late" not in row.enrichment  # healthy's field, broken's none
         errors = sorted(row.enrichment_errors)
-        assert len(errors) == 3 and all(error.startswith("broken: enricher '") for error in errors), errors
+        assert len(errors) == 4 and all(error.startswith("broken: enricher '") for error in errors), errors
         assert "'dawdles' timed out" in errors[0] and "'explodes' raised ValueError: cannot enrich" in errors[1]
         assert "'junk' returned list, not a mapping" in errors[2]
+        assert "'opaque' returned a value that is not JSON" in errors[3] and "blob" not in row.enrichment
     assert healthy.ingested == [sorted(item["id"] for item in valid)]
 
 
@@ -144,7 +147,7 @@ def test_the_plugin_catalogue_shows_every_failure_against_the_plugin(
     errors = plugins["broken"]["errors"]
     for hook in HOOKS:
         assert any(re.search(rf"(^|^broken: ){hook} raised RuntimeError: plugin bug", e) for e in errors), (hook, errors)
-    assert plugins["broken"]["registered"] == {"alert_sinks": ["pager"], "enrichers": ["dawdles", "explodes", "junk"]}
+    assert plugins["broken"]["registered"] == {"alert_sinks": ["pager"], "enrichers": ["dawdles", "explodes", "junk", "opaque"]}
     assert plugins["healthy"]["errors"] == []
 
 
