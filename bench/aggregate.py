@@ -96,10 +96,12 @@ async def load(db: Database, data: list[tuple[Any, ...]]) -> None:
 
 
 async def analyze(db: Database) -> None:
-    """Statistics, as a live database keeps them (autovacuum, or SQLite's ANALYZE)."""
+    """The table as a live database keeps it: on PostgreSQL vacuumed and analysed, as autovacuum
+    does after a million inserts (so the first reader does not pay for setting every row's
+    visibility hints), on SQLite analysed."""
     async with db.engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.exec_driver_sql("ANALYZE")
+        await conn.exec_driver_sql("VACUUM ANALYZE" if db.dialect == "postgresql" else "ANALYZE")
 
 
 async def timed(db: Database, kind: str, ws: str, brand: str) -> float:
