@@ -373,11 +373,9 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
         if prepared.joins:
             members = await lookup(conn, ws, sorted({account for _, account in prepared.joins}))
             await join(conn, ws, {(tribe, members[account]) for tribe, account in prepared.joins}, now)
-        # The ids already stored are known before the insert, in one value: an insert RETURNING
-        # would hand its rows over from the driver's thread one at a time (see members._lookup).
-        known = await _stored_ids(conn, ws, [e.id for e in prepared.events])
-        await bulk.execute(conn, _INSERT_EVENTS.format(event_rows[0]), event_rows[1])
-        new_ids = [e.id for e in prepared.events if e.id not in known]
+        stored = {event_id for (event_id,) in await bulk.execute(conn, _INSERT_EVENTS.format(event_rows[0]),
+                                                                   event_rows[1])}
+        new_ids = [e.id for e in prepared.events if e.id in stored]
     else:
         if prepared.members is None:
             members = await resolve(conn, ws, prepared.sightings, now)
@@ -393,13 +391,6 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
     if new_brands:  # a batch of duplicates leaves the scheduler alone
         await mark_pending(conn, ws, new_brands, now)
     return new_ids, new_brands
-
-
-async def _stored_ids(conn: AsyncConnection, ws: str, ids: list[str]) -> set[str]:
-    """Which of ``ids`` the workspace has stored already (SQLite: one JSON value per chunk)."""
-    chunks = await bulk.select_in(conn, "SELECT json_group_array(id) FROM events WHERE workspace_id = {} AND id IN {}",
-                                  (ws,), ids)
-    return {event_id for (found,) in chunks for event_id in bulk.json_value(found)}
 
 
 def _origin(event: EventIn, handles: dict[str, str]) -> str:
@@ -421,7 +412,7 @@ _INSERT_EVENTS = (
     + ", ".join(f"v.column{i + 1}" for i in range(len(EVENT_COLUMNS) - 1))
     + ", (SELECT i.member_id FROM member_identities i WHERE i.workspace_id = v.column1 "
     f"AND i.network = v.column{_ACCOUNT[0] + 1} AND i.external_id = v.column{_ACCOUNT[1] + 1}) "
-    "FROM (VALUES {}) v WHERE true ON CONFLICT DO NOTHING")
+    "FROM (VALUES {}) v WHERE true ON CONFLICT DO NOTHING RETURNING id")
 
 
 def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:
