@@ -570,12 +570,19 @@ async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now
     """
     if rebuild:
         await gate(conn, brand_ids, shared=False)
+    if brand_ids:
+        await bulk.execute(conn, *pending_statement(conn.dialect.name, ws, brand_ids, now or utcnow(), rebuild))
+
+
+def pending_statement(dialect: str, ws: str, brand_ids: list[str], now: datetime, rebuild: bool = False
+                      ) -> tuple[str, tuple[Any, ...]]:
+    """The write of :func:`mark_pending` (``brand_ids`` not empty) and its parameters."""
     flag = int(rebuild)
-    rows = [(ws, brand_id, 0, 1, now or utcnow(), 1, flag, flag) for brand_id in sorted(set(brand_ids))]
-    await bulk.upsert(conn, "agg_state", ("workspace_id", "brand_id", "watermark", "pending", "touched_at", "touches",
-                                          "rebuild", "restates"), rows, key=("brand_id",),
-                      update=("pending", "touched_at", *(("rebuild",) if rebuild else ())),
-                      add=("touches", *(("restates",) if rebuild else ())))
+    rows = [(ws, brand_id, 0, 1, now, 1, flag, flag) for brand_id in sorted(set(brand_ids))]
+    columns = ("workspace_id", "brand_id", "watermark", "pending", "touched_at", "touches", "rebuild", "restates")
+    return bulk.upsert_statement(dialect, "agg_state", columns, rows, key=("brand_id",),
+                                 update=("pending", "touched_at", *(("rebuild",) if rebuild else ())),
+                                 add=("touches", *(("restates",) if rebuild else ())))
 
 
 async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int = 5000) -> int:

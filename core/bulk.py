@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import chain
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -159,6 +159,33 @@ async def execute(conn: AsyncConnection, sql: str, params: Sequence[Any] = ()) -
     return list(result.fetchall()) if result.returns_rows else []
 
 
+# Runs one statement in the driver's thread: its rows, if any.
+Run = Callable[[str, Sequence[Any]], list[Any]]
+T = TypeVar("T")
+
+
+async def in_driver(conn: AsyncConnection, work: Callable[[Run], T]) -> T:
+    """SQLite: call ``work(run)`` in the driver's own thread, in the transaction SQLAlchemy
+    began, and return what it returns; ``run(sql, params)`` runs a statement there.
+
+    Statements that follow each other (the next one's parameters may come from the last one's
+    rows) thus cost one trip to the driver's thread, not one each, and none of them waits for
+    the event loop in between: on a busy server it runs other requests' Python meanwhile, and
+    every trip back to it waits its turn.
+    """
+    driver = (await conn.get_raw_connection()).driver_connection
+
+    def trip() -> T:
+        sqlite = driver._conn  # the sqlite3 connection, used here in the one thread that owns it
+
+        def run(sql: str, params: Sequence[Any] = ()) -> list[Any]:
+            return sqlite.execute(sql, params).fetchall()
+
+        return work(run)
+
+    return cast(T, await driver._execute(trip))
+
+
 async def insert(conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                  conflict: Sequence[str] = (), returning: Sequence[str] = ()) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (skipping conflicts on ``conflict`` when given) and return ``returning`` of new rows.
@@ -196,13 +223,17 @@ async def upsert(conn: AsyncConnection, table: str, columns: Sequence[str], rows
                  key: Sequence[str], update: Sequence[str], add: Sequence[str] = ()) -> None:
     """Insert ``rows``; on a ``key`` conflict set the ``update`` columns to the new values and
     add the new values to the ``add`` columns."""
-    if not rows:
-        return
-    dialect = conn.dialect.name
+    if rows:
+        await execute(conn, *upsert_statement(conn.dialect.name, table, columns, rows, key, update, add))
+
+
+def upsert_statement(dialect: str, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                     key: Sequence[str], update: Sequence[str], add: Sequence[str] = ()) -> tuple[str, tuple[Any, ...]]:
+    """The statement of :func:`upsert` and its parameters (``rows`` not empty)."""
     sets = ", ".join([f"{c} = excluded.{c}" for c in update] + [f"{c} = {table}.{c} + excluded.{c}" for c in add])
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES {_marks(dialect, len(rows), len(columns))} "
            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}")
-    await execute(conn, sql, _flatten(dialect, rows))
+    return sql, _flatten(dialect, rows)
 
 
 async def update(conn: AsyncConnection, table: str, columns: Sequence[str], key: Sequence[str],

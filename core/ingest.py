@@ -23,11 +23,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from .aggregate import gate, mark_pending
+from .aggregate import gate, mark_pending, pending_statement
 from .errors import FieldError, ValidationFailed
-from .members import Sightings, current, lookup, members_gate, record, resolve, sightings, sightings_rows
+from .members import Sightings, current, members_gate, record_statements, resolve, sightings, sightings_rows
 from .db import Database
-from .membership import TribeRule, join, load_rules, matches
+from .membership import TribeRule, join, join_accounts_statements, load_rules, matches
 from .plugins import Registry
 from .safety import PluginFailure, call, notify
 from .schemas.events import EventIn
@@ -181,10 +181,19 @@ async def _complete(registry: Registry, caller: Caller, checked: _Checked,
 
 async def store(conn: AsyncConnection, caller: Caller, prepared: Prepared) -> Batch:
     """Write a prepared batch: members, tribe membership, events. The short, write-locked half."""
-    new_ids, new_brands = await _store(conn, caller.workspace_id, prepared)
-    result = IngestResult(accepted=len(new_ids), duplicates=prepared.valid - len(new_ids),
-                          rejected=prepared.rejected)
-    return Batch(result, new_ids, new_brands)
+    return (await store_all(conn, [(caller, prepared)]))[0]
+
+
+async def store_all(conn: AsyncConnection, batches: Sequence[tuple[Caller, Prepared]]) -> list[Batch]:
+    """Write prepared batches in ``conn``'s transaction, one after the other, each exactly as on
+    its own (a later one sees the ids and members an earlier one stored). On SQLite all of them
+    in one trip to the driver's thread (see :func:`_written`)."""
+    if conn.dialect.name == "sqlite":
+        stored = await bulk.in_driver(conn, lambda run: [_written(run, c.workspace_id, p) for c, p in batches])
+    else:
+        stored = [await _store(conn, c.workspace_id, p) for c, p in batches]
+    return [Batch(IngestResult(accepted=len(new_ids), duplicates=p.valid - len(new_ids), rejected=p.rejected),
+                  new_ids, new_brands) for (_, p), (new_ids, new_brands) in zip(batches, stored)]
 
 
 async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any]) -> Batch:
@@ -278,7 +287,7 @@ async def _write_together(db: Database, caller: Caller, prepared: Prepared) -> B
 async def _store_group(db: Database, writer: _Writer, group: list[_Waiting]) -> None:
     try:
         async with db.transaction() as conn:
-            batches = [await store(conn, w.caller, w.prepared) for w in group]
+            batches = await store_all(conn, [(w.caller, w.prepared) for w in group])
     except Exception as exc:
         if len(group) == 1:
             group[0].done.set_exception(exc)
@@ -357,40 +366,53 @@ def _semantic_errors(event: EventIn, refs: dict[str, dict[str, Any]], kinds: set
 
 
 async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[list[str], list[str]]:
-    """The ids of the events stored now, and their brands (sorted)."""
+    """PostgreSQL: the ids of the events stored now, and their brands (sorted)."""
     if not prepared.events:
         return [], []
     now = prepared.now
-    brand_ids = [e.brand_id for e in prepared.events]
     await members_gate(conn, ws, shared=True)
-    await gate(conn, brand_ids, shared=True)
-    if prepared.encoded is not None:
-        # SQLite: members and events are written by the database from VALUES lists made ahead,
-        # each event taking its member from its identity: little Python runs while the batch
-        # holds the one write lock.
-        event_rows, sighted = prepared.encoded
-        await record(conn, ws, sighted, now)
-        if prepared.joins:
-            members = await lookup(conn, ws, sorted({account for _, account in prepared.joins}))
-            await join(conn, ws, {(tribe, members[account]) for tribe, account in prepared.joins}, now)
-        stored = {event_id for (event_id,) in await bulk.execute(conn, _INSERT_EVENTS.format(event_rows[0]),
-                                                                   event_rows[1])}
-        new_ids = [e.id for e in prepared.events if e.id in stored]
-    else:
-        if prepared.members is None:
-            members = await resolve(conn, ws, prepared.sightings, now)
-        else:  # resolved ahead, in a transaction of its own: a merge may have moved some since
-            members = await current(conn, ws, prepared.members)
-        await join(conn, ws, {(tribe, members[account]) for tribe, account in prepared.joins}, now)
-        values = [(*own, members[(e.network, e.actor.id)]) for e, own in zip(prepared.events, prepared.values)]
-        inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
-                                     returning=("id",))
-        new_ids = [event_id for (event_id,) in inserted]
-    brand_of = {e.id: e.brand_id for e in prepared.events}
-    new_brands = sorted({brand_of[i] for i in new_ids})
+    await gate(conn, [e.brand_id for e in prepared.events], shared=True)
+    if prepared.members is None:
+        members = await resolve(conn, ws, prepared.sightings, now)
+    else:  # resolved ahead, in a transaction of its own: a merge may have moved some since
+        members = await current(conn, ws, prepared.members)
+    await join(conn, ws, {(tribe, members[account]) for tribe, account in prepared.joins}, now)
+    values = [(*own, members[(e.network, e.actor.id)]) for e, own in zip(prepared.events, prepared.values)]
+    inserted = await bulk.insert(conn, "events", EVENT_COLUMNS, values, conflict=("workspace_id", "id"),
+                                 returning=("id",))
+    new_ids, new_brands = _new(prepared, {event_id for (event_id,) in inserted})
     if new_brands:  # a batch of duplicates leaves the scheduler alone
         await mark_pending(conn, ws, new_brands, now)
     return new_ids, new_brands
+
+
+def _written(run: bulk.Run, ws: str, prepared: Prepared) -> tuple[list[str], list[str]]:
+    """SQLite, in the driver's thread: what :func:`_store` does, from the VALUES lists made ahead.
+
+    The database writes members and events itself, each event taking its member from its
+    identity, and tribe membership from each account's identity: a batch's statements run one
+    after the other without a trip back to the event loop, and little Python runs while the
+    batch holds the one write lock (no gates: SQLite's writers take turns anyway).
+    """
+    if not prepared.events or prepared.encoded is None:
+        return [], []
+    (event_rows, event_values), sighted = prepared.encoded
+    for statement in record_statements(ws, sighted, prepared.now):
+        run(*statement)
+    for statement in join_accounts_statements(ws, prepared.joins, prepared.now):
+        run(*statement)
+    new_ids, new_brands = _new(prepared, {event_id for (event_id,) in run(_INSERT_EVENTS.format(event_rows),
+                                                                           event_values)})
+    if new_brands:
+        run(*pending_statement("sqlite", ws, new_brands, prepared.now))
+    return new_ids, new_brands
+
+
+def _new(prepared: Prepared, stored: set[str]) -> tuple[list[str], list[str]]:
+    """The batch's events among the ``stored`` ids, in batch order, and their brands (sorted)."""
+    new_ids = [e.id for e in prepared.events if e.id in stored]
+    brand_of = {e.id: e.brand_id for e in prepared.events}
+    return new_ids, sorted({brand_of[i] for i in new_ids})
 
 
 def _origin(event: EventIn, handles: dict[str, str]) -> str:

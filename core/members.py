@@ -137,10 +137,17 @@ async def record(conn: AsyncConnection, workspace_id: str, sightings: Sightings 
         for start in range(0, len(keys), per):
             await record(conn, workspace_id, sightings_rows({k: sightings[k] for k in keys[start:start + per]}), seen_at)
         return
+    for statement in record_statements(workspace_id, sightings, seen_at):
+        await bulk.execute(conn, *statement)
+
+
+def record_statements(workspace_id: str, sightings: tuple[str, tuple[Any, ...]], seen_at: datetime
+                      ) -> list[tuple[str, tuple[Any, ...]]]:
+    """What :func:`record` runs for :func:`sightings_rows`, in order: members first (an identity
+    names its member), then identities."""
     rows, values = sightings
     params = (workspace_id, bulk.sqlite_time(seen_at), *values)  # ?1, ?2, then the rows' values
-    for statement in (_NEW_MEMBERS, _IDENTITIES):  # members first: an identity names its member
-        await bulk.execute(conn, statement.format(rows=rows), params)
+    return [(statement.format(rows=rows), params) for statement in (_NEW_MEMBERS, _IDENTITIES)]
 
 
 async def current(conn: AsyncConnection, workspace_id: str, found: dict[tuple[str, str], str]

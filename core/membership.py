@@ -77,3 +77,19 @@ async def join(conn: AsyncConnection, ws: str, pairs: set[tuple[str, str]], now:
         rows = [{"workspace_id": ws, "tribe_id": tid, "member_id": mid, "source": source, "created_at": now}
                 for tid, mid in sorted(pairs)]
         await conn.execute(insert_for(conn, t.tribe_members).on_conflict_do_nothing(), rows)
+
+
+def join_accounts_statements(ws: str, pairs: Iterable[tuple[str, tuple[str, str]]], now: datetime
+                             ) -> list[tuple[str, tuple[Any, ...]]]:
+    """SQLite: :func:`join` for (tribe, (network, account id)) pairs whose identities are stored,
+    each account standing for its member, as statements and their parameters."""
+    rows = sorted({(tribe, *account) for tribe, account in pairs})
+    per = (bulk.MAX_PARAMS - 2) // 3
+    out = []
+    for start in range(0, len(rows), per):
+        values, params = bulk.sqlite_values(rows[start:start + per])
+        out.append((f"INSERT INTO tribe_members (workspace_id, tribe_id, member_id, source, created_at) "
+                    f"SELECT ?1, v.column1, i.member_id, 'rule', ?2 FROM (VALUES {values}) v JOIN member_identities i "
+                    "ON i.workspace_id = ?1 AND i.network = v.column2 AND i.external_id = v.column3 "
+                    "WHERE true ON CONFLICT DO NOTHING", (ws, bulk.sqlite_time(now), *params)))
+    return out

@@ -17,9 +17,11 @@ from tribeops.core.members import current, resolve, sightings
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
 from tribeops.core.schemas.events import Actor
+from tribeops.core.schemas.tribes import TribeCreate, TribeRules
 from tribeops.core.services.brands import BrandService
 from tribeops.core.services.context import utcnow
 from tribeops.core.services.members import MemberService
+from tribeops.core.services.tribes import TribeService
 from tribeops.core.services.workspaces import ensure_workspace
 from tribeops.testing.events import EventBuilder
 
@@ -145,7 +147,7 @@ def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
         calls: list[str] = []
-        real = ingest.store
+        real = ingest.store_all
 
         async def flaky(*args: Any, **kwargs: Any) -> Any:
             calls.append("store")
@@ -155,7 +157,7 @@ def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
             return await real(*args, **kwargs)
 
         caller, brand = await workspace_with_brand(runtime)
-        monkeypatch.setattr(ingest, "store", flaky)
+        monkeypatch.setattr(ingest, "store_all", flaky)
         ev = EventBuilder(brand)
         batch = await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a"), ev.like(actor="b")])
         assert (batch.result.accepted, batch.result.duplicates, len(calls)) == (2, 0, 2)
@@ -170,7 +172,7 @@ def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
             calls.append("store")
             raise DBAPIError("INSERT", None, _Undone("23505"))
 
-        monkeypatch.setattr(ingest, "store", broken)
+        monkeypatch.setattr(ingest, "store_all", broken)
         with pytest.raises(DBAPIError):
             await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")])
         assert calls == ["store"]
@@ -184,14 +186,14 @@ def test_batches_sent_at_once_store_each_event_once_and_a_failing_one_fails_alon
     is stored once and counted a duplicate by the others; a batch whose write fails takes
     none of its neighbours down."""
     async def scenario(runtime: Runtime) -> None:
-        real = ingest.store
+        real = ingest.store_all
 
-        async def failing(conn: Any, caller: Any, prepared: Any) -> Any:
-            if any(e.id == "boom" for e in prepared.events):
+        async def failing(conn: Any, batches: Any) -> Any:
+            if any(e.id == "boom" for _, prepared in batches for e in prepared.events):
                 raise RuntimeError("disk on fire")
-            return await real(conn, caller, prepared)
+            return await real(conn, batches)
 
-        monkeypatch.setattr(ingest, "store", failing)
+        monkeypatch.setattr(ingest, "store_all", failing)
         caller, brand = await workspace_with_brand(runtime)
         ev = EventBuilder(brand)
         batches = [[ev.like(actor=f"fan{j}", id=f"e{j}") for j in range(i * 10, i * 10 + 30)] for i in range(5)]
@@ -206,5 +208,28 @@ def test_batches_sent_at_once_store_each_event_once_and_a_failing_one_fails_alon
             ids = (await conn.execute(sa.text("SELECT id FROM events WHERE brand_id = :b"), {"b": brand})).scalars()
             stored = sorted(ids)
         assert stored == sorted(f"e{j}" for j in range(70))
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_batch_joining_more_members_to_tribes_than_one_statement_carries_joins_them_all(database_url: str) -> None:
+    """1,000 new members whose posts match the rules of 11 tribes: 11,000 memberships (33,000
+    values: more than SQLite's default limit of bound parameters in one statement); each joined
+    once, by rule, and none twice when the batch comes again."""
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        async with runtime.db.transaction() as conn:
+            tribes = TribeService(conn, caller)
+            for i in range(11):
+                await tribes.create(TribeCreate(brand_id=brand, name=f"Tribe {i}", rules=TribeRules(hashtags=["brew"])))
+        ev = EventBuilder(brand)
+        batch = [ev.post(actor=f"fan{i}", post_id=f"p{i}", text="My #brew") for i in range(1000)]
+        for _ in range(2):
+            await ingest_batch(runtime.db, runtime.registry, caller, batch)
+        async with runtime.db.reading() as conn:
+            rows = (await conn.execute(sa.text(
+                "SELECT tm.source, COUNT(*) AS n, COUNT(DISTINCT tm.member_id) AS members FROM tribe_members tm "
+                "JOIN tribes t ON t.id = tm.tribe_id WHERE t.brand_id = :b GROUP BY tm.source"), {"b": brand})).all()
+        assert [tuple(r) for r in rows] == [("rule", 11_000, 1000)]
 
     run_scenario(database_url, scenario)
