@@ -46,9 +46,7 @@ def _sqlite_times(column: Sequence[datetime | None]) -> list[str | None]:
     text = None
     for value in column:
         if value is not last:  # a batch's rows share one ingested_at, seen_at...: formatted once
-            last = value
-            text = value.isoformat(" ", "microseconds")[:26] if value is not None and value.tzinfo is timezone.utc \
-                else sqlite_time(value)
+            last, text = value, sqlite_time(value)
         out.append(text)
     return out
 
@@ -147,14 +145,13 @@ def encode(dialect: str, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]
 async def execute(conn: AsyncConnection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """Run one statement with parameters in the driver's own style and types; its rows, if any.
 
-    On SQLite the statement goes straight to the driver's connection, in the transaction
-    SQLAlchemy began: one trip to the driver's thread, which runs it and fetches every row
-    there. Through SQLAlchemy it takes three or four (cursor, execute, fetch, close), and
-    under load each one waits its turn for the interpreter.
+    On SQLite the statement goes straight to the driver's connection (see :func:`in_driver`):
+    one trip to the driver's thread, which runs it and fetches every row there. Through
+    SQLAlchemy it takes three or four (cursor, execute, fetch, close), and under load each one
+    waits its turn for the interpreter.
     """
     if conn.dialect.name == "sqlite":
-        raw = await conn.get_raw_connection()
-        return list(await raw.driver_connection.execute_fetchall(sql, params))
+        return await in_driver(conn, lambda run: run(sql, params))
     result = await conn.exec_driver_sql(sql, tuple(params))
     return list(result.fetchall()) if result.returns_rows else []
 
@@ -173,7 +170,7 @@ async def in_driver(conn: AsyncConnection, work: Callable[[Run], T]) -> T:
     the event loop in between: on a busy server it runs other requests' Python meanwhile, and
     every trip back to it waits its turn.
     """
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver = (await conn.get_raw_connection()).driver_connection  # an aiosqlite connection
 
     def trip() -> T:
         sqlite = driver._conn  # the sqlite3 connection, used here in the one thread that owns it
@@ -183,6 +180,7 @@ async def in_driver(conn: AsyncConnection, work: Callable[[Run], T]) -> T:
 
         return work(run)
 
+    # aiosqlite's own queue of work for its thread (``_execute``): what its execute methods use.
     return cast(T, await driver._execute(trip))
 
 
