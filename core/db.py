@@ -164,6 +164,15 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """SQLite: a connection with this process's turn to write, and no transaction begun:
+        for a caller that begins and ends its transactions itself, in the driver's thread."""
+        loop = asyncio.get_running_loop()
+        lock = self._write_locks.setdefault(loop, asyncio.Lock())
+        async with lock, self.engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A read-only unit of work (on SQLite it does not take the write lock).
 

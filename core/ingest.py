@@ -9,8 +9,12 @@ isolated; what they raise is recorded on the event, never returned as an error.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import itertools
 import operator
 import re
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,11 +193,18 @@ async def store_all(conn: AsyncConnection, batches: Sequence[tuple[Caller, Prepa
     its own (a later one sees the ids and members an earlier one stored). On SQLite all of them
     in one trip to the driver's thread (see :func:`_written`)."""
     if conn.dialect.name == "sqlite":
-        stored = await bulk.in_driver(conn, lambda run: [_written(run, c.workspace_id, p) for c, p in batches])
-    else:
-        stored = [await _store(conn, c.workspace_id, p) for c, p in batches]
-    return [Batch(IngestResult(accepted=len(new_ids), duplicates=p.valid - len(new_ids), rejected=p.rejected),
-                  new_ids, new_brands) for (_, p), (new_ids, new_brands) in zip(batches, stored)]
+        return await bulk.in_driver(conn, lambda run: written_all(run, batches))
+    return [_batch(p, *await _store(conn, c.workspace_id, p)) for c, p in batches]
+
+
+def written_all(run: bulk.Run, batches: Sequence[tuple[Caller, Prepared]]) -> list[Batch]:
+    """SQLite, in the driver's thread: :func:`store_all`'s writes."""
+    return [_batch(p, *_written(run, c.workspace_id, p)) for c, p in batches]
+
+
+def _batch(prepared: Prepared, new_ids: list[str], new_brands: list[str]) -> Batch:
+    result = IngestResult(accepted=len(new_ids), duplicates=prepared.valid - len(new_ids), rejected=prepared.rejected)
+    return Batch(result, new_ids, new_brands)
 
 
 async def ingest(conn: AsyncConnection, registry: Registry, caller: Caller, items: Sequence[Any]) -> Batch:
@@ -248,58 +259,116 @@ class _Waiting:
 
 @dataclass
 class _Writer:
-    """SQLite: the batches waiting for the one writer, and the turn to write them."""
+    """SQLite: the batches waiting for the one writer, and the task writing them, if any."""
 
-    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
-    waiting: list[_Waiting] = field(default_factory=list)
+    waiting: collections.deque[_Waiting] = field(default_factory=collections.deque)
+    task: asyncio.Task[None] | None = None
 
 
 _WRITERS: weakref.WeakKeyDictionary[Database, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer]] = \
     weakref.WeakKeyDictionary()
 GROUP_MAX = 8  # batches stored in one transaction at most
+TURN_SECONDS = 0.25  # how long one turn at the write lock goes on taking the batches that keep coming
 
 
 async def _write_together(db: Database, caller: Caller, prepared: Prepared) -> Batch:
-    """Store a batch on SQLite together with the batches waiting beside it: whoever's turn it
-    is writes every batch waiting (up to ``GROUP_MAX``) in one transaction, one after the other.
+    """Store a batch on SQLite together with the batches waiting beside it.
 
-    SQLite has one writer, so batches queue anyway; stored together they share the begin, the
-    commit and the pages both write, which is most of a batch's cost beside its own rows. Each is
-    stored exactly as on its own (a later batch sees the ids and members an earlier one stored).
-    If the transaction fails, each batch is stored again on its own: only the one at fault fails.
+    SQLite has one writer, so batches queue anyway: here in one queue, which one task writes
+    out (:func:`_drain`). Stored together, batches share the begin, the commit and the pages
+    they both write, which is most of a batch's cost beside its own rows. Each is stored
+    exactly as on its own (a later batch sees the ids and members an earlier one stored).
     """
     loop = asyncio.get_running_loop()
     writer = _WRITERS.setdefault(db, weakref.WeakKeyDictionary()).setdefault(loop, _Writer())
     me = _Waiting(caller, prepared, loop.create_future())
     writer.waiting.append(me)
+    if writer.task is None:
+        writer.task = asyncio.create_task(_drain(db, writer))
     try:
-        while not me.done.done():
-            async with writer.turn:
-                if not me.done.done():  # else an earlier turn stored it
-                    group, writer.waiting = writer.waiting[:GROUP_MAX], writer.waiting[GROUP_MAX:]
-                    await _store_group(db, writer, group)
+        return await me.done
     finally:
-        if me in writer.waiting:  # cancelled while waiting
-            writer.waiting.remove(me)
-    return me.done.result()
+        if not me.done.done():  # cancelled while waiting: taken out, unless being written already
+            with contextlib.suppress(ValueError):
+                writer.waiting.remove(me)
 
 
-async def _store_group(db: Database, writer: _Writer, group: list[_Waiting]) -> None:
+async def _drain(db: Database, writer: _Writer) -> None:
+    """Write the waiting batches out, a turn at the write lock after another while any wait.
+
+    A turn runs in the driver's thread (:func:`_write_waiting`), begins and commits its
+    transactions there, and goes on with the batches that came meanwhile: no step of it waits
+    for the event loop, busy with the next batches' Python (each such wait is a few ms per
+    step under load). Each turn lasts ``TURN_SECONDS`` at most, then leaves the lock to any
+    other writer waiting for it.
+    """
+    loop = asyncio.get_running_loop()
     try:
-        async with db.transaction() as conn:
-            batches = await store_all(conn, [(w.caller, w.prepared) for w in group])
-    except Exception as exc:
-        if len(group) == 1:
-            group[0].done.set_exception(exc)
-        else:
-            for w in group:
-                await _store_group(db, writer, [w])
-        return
-    except BaseException:  # cancelled: nothing was stored, and the next turn takes the others
-        writer.waiting[:0] = group
+        while writer.waiting:
+            async with db.writing() as conn:
+                await bulk.in_driver(conn, lambda run: _write_waiting(run, writer, loop))
+    except Exception as exc:  # no turn could be had (the database is gone...): the waiting batches fail
+        while writer.waiting:
+            _deliver(writer.waiting.popleft().done, exc)
+    except BaseException:  # cancelled (the server stops)
+        while writer.waiting:
+            _deliver(writer.waiting.popleft().done, RuntimeError("The writer stopped."))
         raise
-    for w, batch in zip(group, batches):
-        w.done.set_result(batch)
+    finally:
+        writer.task = None
+
+
+def _write_waiting(run: bulk.Run, writer: _Writer, loop: asyncio.AbstractEventLoop) -> None:
+    """In the driver's thread: store waiting batches, up to ``GROUP_MAX`` per transaction, for
+    a turn. A group whose transaction fails is stored again batch by batch, so that only the
+    batch at fault fails. Each result goes to its batch as soon as its transaction commits."""
+    ends = time.monotonic() + TURN_SECONDS
+    while time.monotonic() < ends:
+        group: list[_Waiting] = []
+        with contextlib.suppress(IndexError):  # the queue ran out
+            while len(group) < GROUP_MAX:
+                group.append(writer.waiting.popleft())
+        if not group:
+            return
+        outcomes: list[Batch | Exception] = []
+        try:
+            try:
+                outcomes.extend(_transaction(run, group))
+            except Exception as exc:
+                if len(group) == 1:
+                    outcomes.append(exc)
+                for w in group[len(outcomes):]:
+                    try:
+                        outcomes.extend(_transaction(run, [w]))
+                    except Exception as alone:
+                        outcomes.append(alone)
+        finally:  # whatever happened, every batch taken hears of it
+            for w, outcome in itertools.zip_longest(group, outcomes):
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                    loop.call_soon_threadsafe(_deliver, w.done, outcome or RuntimeError("The write was interrupted."))
+
+
+def _transaction(run: bulk.Run, group: list[_Waiting]) -> list[Batch]:
+    """The group's batches stored in one transaction, begun and committed here."""
+    run("BEGIN IMMEDIATE")
+    try:
+        batches = written_all(run, [(w.caller, w.prepared) for w in group])
+        run("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):  # a failed COMMIT may have ended the transaction already
+            run("ROLLBACK")
+        raise
+    return batches
+
+
+def _deliver(done: asyncio.Future[Batch], outcome: Batch | BaseException) -> None:
+    """Settle a batch's future (in the event loop's thread), unless its caller gave up on it."""
+    if done.done():
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
 
 
 async def notify_ingested(pm: Any, registry: Registry, workspace_id: str, batch: Batch) -> None:
@@ -401,8 +470,10 @@ def _written(run: bulk.Run, ws: str, prepared: Prepared) -> tuple[list[str], lis
         run(*statement)
     for statement in join_accounts_statements(ws, prepared.joins, prepared.now):
         run(*statement)
-    new_ids, new_brands = _new(prepared, {event_id for (event_id,) in run(_INSERT_EVENTS.format(event_rows),
-                                                                           event_values)})
+    [(last,)] = run(_LAST_SEQ)
+    run(_INSERT_EVENTS.format(event_rows), event_values)
+    [(stored,)] = run(_STORED_SINCE, (last,))
+    new_ids, new_brands = _new(prepared, set(msgspec.json.decode(stored)))
     if new_brands:
         run(*pending_statement("sqlite", ws, new_brands, prepared.now))
     return new_ids, new_brands
@@ -434,7 +505,12 @@ _INSERT_EVENTS = (
     + ", ".join(f"v.column{i + 1}" for i in range(len(EVENT_COLUMNS) - 1))
     + ", (SELECT i.member_id FROM member_identities i WHERE i.workspace_id = v.column1 "
     f"AND i.network = v.column{_ACCOUNT[0] + 1} AND i.external_id = v.column{_ACCOUNT[1] + 1}) "
-    "FROM (VALUES {}) v WHERE true ON CONFLICT DO NOTHING RETURNING id")
+    "FROM (VALUES {}) v WHERE true ON CONFLICT DO NOTHING")
+# The events a batch stored are those past the newest ``seq`` before it (a rowid: new rows
+# take the next one up, and the batch holds SQLite's one write lock), read back as one JSON
+# array: RETURNING hands each row over on its own, and each hand-over waits for the interpreter.
+_LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
+_STORED_SINCE = "SELECT json_group_array(id) FROM events WHERE seq > ?"
 
 
 def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -143,21 +144,58 @@ class _Undone(Exception):
         self.sqlstate = sqlstate
 
 
+Batches = list[tuple[Any, Any]]
+
+
+def wrap_writes(monkeypatch: pytest.MonkeyPatch, runtime: Runtime, before: Callable[[Batches], None] = lambda b: None,
+                after: Callable[[Batches], None] = lambda b: None) -> None:
+    """Call ``before(batches)`` ahead of each write of prepared batches and ``after(batches)``
+    once it is done, inside its transaction: around ``store_all`` on PostgreSQL, around
+    ``written_all`` on SQLite (where it runs in the driver's thread)."""
+    if runtime.db.dialect == "sqlite":
+        real = ingest.written_all
+
+        def written_all(run: Any, batches: Batches) -> Any:
+            before(batches)
+            out = real(run, batches)
+            after(batches)
+            return out
+
+        monkeypatch.setattr(ingest, "written_all", written_all)
+        return
+    real_store = ingest.store_all
+
+    async def store_all(conn: Any, batches: Batches) -> Any:
+        before(batches)
+        out = await real_store(conn, batches)
+        after(batches)
+        return out
+
+    monkeypatch.setattr(ingest, "store_all", store_all)
+
+
+async def waiting_for_writer(runtime: Runtime, n: int) -> None:
+    """Until ``n`` batches wait for SQLite's writer."""
+    writer = None
+    for _ in range(1000):
+        writer = ingest._WRITERS.get(runtime.db, {}).get(asyncio.get_running_loop())
+        if writer is not None and len(writer.waiting) == n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(writer.waiting) if writer else 0} batches wait for the writer, not {n}")
+
+
 def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
         calls: list[str] = []
-        real = ingest.store_all
 
-        async def flaky(*args: Any, **kwargs: Any) -> Any:
-            calls.append("store")
-            if len(calls) == 1:  # the first attempt is a deadlock victim, after its inserts
-                await real(*args, **kwargs)
+        def undone_once(batches: Batches) -> None:  # the first attempt is a deadlock victim, after its inserts
+            if len(calls) == 1:
                 raise DBAPIError("INSERT", None, _Undone("40P01"))
-            return await real(*args, **kwargs)
 
         caller, brand = await workspace_with_brand(runtime)
-        monkeypatch.setattr(ingest, "store_all", flaky)
+        wrap_writes(monkeypatch, runtime, before=lambda b: calls.append("store"), after=undone_once)
         ev = EventBuilder(brand)
         batch = await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a"), ev.like(actor="b")])
         assert (batch.result.accepted, batch.result.duplicates, len(calls)) == (2, 0, 2)
@@ -168,11 +206,11 @@ def test_a_write_the_database_undid_is_run_again_and_stores_each_event_once(
         # Anything else is not retried: it reaches the caller at once.
         calls.clear()
 
-        async def broken(*args: Any, **kwargs: Any) -> Any:
+        def broken(batches: Batches) -> None:
             calls.append("store")
             raise DBAPIError("INSERT", None, _Undone("23505"))
 
-        monkeypatch.setattr(ingest, "store_all", broken)
+        wrap_writes(monkeypatch, runtime, before=broken)
         with pytest.raises(DBAPIError):
             await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")])
         assert calls == ["store"]
@@ -186,20 +224,21 @@ def test_batches_sent_at_once_store_each_event_once_and_a_failing_one_fails_alon
     is stored once and counted a duplicate by the others; a batch whose write fails takes
     none of its neighbours down."""
     async def scenario(runtime: Runtime) -> None:
-        real = ingest.store_all
-
-        async def failing(conn: Any, batches: Any) -> Any:
+        def failing(batches: Batches) -> None:
             if any(e.id == "boom" for _, prepared in batches for e in prepared.events):
                 raise RuntimeError("disk on fire")
-            return await real(conn, batches)
 
-        monkeypatch.setattr(ingest, "store_all", failing)
+        wrap_writes(monkeypatch, runtime, before=failing)
         caller, brand = await workspace_with_brand(runtime)
         ev = EventBuilder(brand)
         batches = [[ev.like(actor=f"fan{j}", id=f"e{j}") for j in range(i * 10, i * 10 + 30)] for i in range(5)]
         batches.insert(3, [ev.like(actor="x", id="boom"), ev.like(actor="y", id="innocent-bystander")])
-        results = await asyncio.gather(*(ingest_batch(runtime.db, runtime.registry, caller, b) for b in batches),
-                                       return_exceptions=True)
+        sent = asyncio.gather(*(ingest_batch(runtime.db, runtime.registry, caller, b) for b in batches),
+                              return_exceptions=True)
+        if runtime.db.dialect == "sqlite":  # the writer held until all six wait: they go in one transaction
+            async with runtime.db.writing():
+                await waiting_for_writer(runtime, len(batches))
+        results = await sent
         assert isinstance(results[3], RuntimeError)
         batches_ok = [r for i, r in enumerate(results) if i != 3]
         assert all(r.result.accepted + r.result.duplicates == 30 for r in batches_ok)  # type: ignore[union-attr]
