@@ -198,8 +198,13 @@ async def store_all(conn: AsyncConnection, batches: Sequence[tuple[Caller, Prepa
 
 
 def written_all(run: bulk.Run, batches: Sequence[tuple[Caller, Prepared]]) -> list[Batch]:
-    """SQLite, in the driver's thread: :func:`store_all`'s writes."""
-    return [_batch(p, *_written(run, c.workspace_id, p)) for c, p in batches]
+    """SQLite, in the driver's thread: :func:`store_all`'s writes, the batches of one workspace
+    that follow each other written together (see :func:`_written`)."""
+    out = []
+    for ws, same in itertools.groupby(batches, key=lambda batch: batch[0].workspace_id):
+        prepared = [p for _, p in same]
+        out.extend(_batch(p, *stored) for p, stored in zip(prepared, _written(run, ws, prepared)))
+    return out
 
 
 def _batch(prepared: Prepared, new_ids: list[str], new_brands: list[str]) -> Batch:
@@ -455,28 +460,39 @@ async def _store(conn: AsyncConnection, ws: str, prepared: Prepared) -> tuple[li
     return new_ids, new_brands
 
 
-def _written(run: bulk.Run, ws: str, prepared: Prepared) -> tuple[list[str], list[str]]:
-    """SQLite, in the driver's thread: what :func:`_store` does, from the VALUES lists made ahead.
+def _written(run: bulk.Run, ws: str, batches: list[Prepared]) -> list[tuple[list[str], list[str]]]:
+    """SQLite, in the driver's thread: what :func:`_store` does for each batch, from the VALUES
+    lists made ahead; per batch, the ids of the events it stored and their brands (sorted).
 
     The database writes members and events itself, each event taking its member from its
-    identity, and tribe membership from each account's identity: a batch's statements run one
-    after the other without a trip back to the event loop, and little Python runs while the
-    batch holds the one write lock (no gates: SQLite's writers take turns anyway).
+    identity, and tribe membership from each account's identity: the statements run one after
+    the other without a trip back to the event loop, and little Python runs while the batches
+    hold the one write lock (no gates: SQLite's writers take turns anyway). Each batch is
+    written as on its own, after the one before; the ids stored and the brands' pending flags
+    are read and written once for all of them (each statement costs a wait for the interpreter
+    on a busy server).
     """
-    if not prepared.events or prepared.encoded is None:
-        return [], []
-    (event_rows, event_values), sighted = prepared.encoded
-    for statement in record_statements(ws, sighted, prepared.now):
-        run(*statement)
-    for statement in join_accounts_statements(ws, prepared.joins, prepared.now):
-        run(*statement)
+    todo = [p for p in batches if p.events and p.encoded is not None]
+    if not todo:
+        return [([], []) for _ in batches]
     [(last,)] = run(_LAST_SEQ)
-    run(_INSERT_EVENTS.format(event_rows), event_values)
-    [(stored,)] = run(_STORED_SINCE, (last,))
-    new_ids, new_brands = _new(prepared, set(msgspec.json.decode(stored)))
-    if new_brands:
-        run(*pending_statement("sqlite", ws, new_brands, prepared.now))
-    return new_ids, new_brands
+    for prepared in todo:
+        (event_rows, event_values), sighted = prepared.encoded  # type: ignore[misc]
+        for statement in (*record_statements(ws, sighted, prepared.now),
+                          *join_accounts_statements(ws, prepared.joins, prepared.now)):
+            run(*statement)
+        run(_INSERT_EVENTS.format(event_rows), event_values)
+    [(stored_json,)] = run(_STORED_SINCE, (last,))
+    stored = set(msgspec.json.decode(stored_json))
+    out = []
+    for prepared in batches:
+        new_ids, new_brands = _new(prepared, stored)
+        stored.difference_update(new_ids)  # the same id in a later batch is a duplicate there
+        out.append((new_ids, new_brands))
+    brands = sorted({brand for _, new_brands in out for brand in new_brands})
+    if brands:
+        run(*pending_statement("sqlite", ws, brands, max(p.now for p in todo)))
+    return out
 
 
 def _new(prepared: Prepared, stored: set[str]) -> tuple[list[str], list[str]]:
@@ -506,8 +522,8 @@ _INSERT_EVENTS = (
     + ", (SELECT i.member_id FROM member_identities i WHERE i.workspace_id = v.column1 "
     f"AND i.network = v.column{_ACCOUNT[0] + 1} AND i.external_id = v.column{_ACCOUNT[1] + 1}) "
     "FROM (VALUES {}) v WHERE true ON CONFLICT DO NOTHING")
-# The events a batch stored are those past the newest ``seq`` before it (a rowid: new rows
-# take the next one up, and the batch holds SQLite's one write lock), read back as one JSON
+# The events stored are those past the newest ``seq`` before them (a rowid: new rows
+# take the next one up, and the batches hold SQLite's one write lock), read back as one JSON
 # array: RETURNING hands each row over on its own, and each hand-over waits for the interpreter.
 _LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
 _STORED_SINCE = "SELECT json_group_array(id) FROM events WHERE seq > ?"

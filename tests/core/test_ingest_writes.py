@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -270,5 +271,63 @@ def test_a_batch_joining_more_members_to_tribes_than_one_statement_carries_joins
                 "SELECT tm.source, COUNT(*) AS n, COUNT(DISTINCT tm.member_id) AS members FROM tribe_members tm "
                 "JOIN tribes t ON t.id = tm.tribe_id WHERE t.brand_id = :b GROUP BY tm.source"), {"b": brand})).all()
         assert [tuple(r) for r in rows] == [("rule", 11_000, 1000)]
+
+    run_scenario(database_url, scenario)
+
+
+def test_batches_written_together_store_each_as_on_its_own(database_url: str) -> None:
+    """Three batches in one transaction (on SQLite, the writer held until all three wait) as
+    each stored on its own, in turn (on PostgreSQL, where batches are never written together): an
+    account new in two of them is one member, with the facts of its latest sighting; an id in
+    two is stored by the first and a duplicate in the second; an account let into a tribe by
+    its rule in two batches joins it at the first one's time."""
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        async with runtime.db.transaction() as conn:
+            tribe = (await TribeService(conn, caller).create(
+                TribeCreate(brand_id=brand, name="Brewers", rules=TribeRules(hashtags=["brew"])))).id
+        ev = EventBuilder(brand)
+
+        def anna(followers: int, **facts: Any) -> dict[str, Any]:
+            return {"id": "1001", "handle": "anna", "followers": followers, **facts}
+
+        batches = [
+            [ev.post(actor=anna(10), id="a1", post_id="p1", text="My #brew"), ev.like(actor="bob", id="shared")],
+            [ev.like(actor="bob", id="shared"), ev.post(actor=anna(20, bio="coffee"), id="a2", post_id="p2",
+                                                        text="More #brew")],
+            [ev.like(actor="carl", id="c1")],
+        ]
+        if runtime.db.dialect == "sqlite":
+            sent = []
+            async with runtime.db.writing():
+                for b in batches:  # queued in this order
+                    sent.append(asyncio.ensure_future(ingest_batch(runtime.db, runtime.registry, caller, b)))
+                    await waiting_for_writer(runtime, len(sent))
+            results = [await batch for batch in sent]
+        else:  # each on its own, in turn: what the three written together must match
+            results = [await ingest_batch(runtime.db, runtime.registry, caller, b) for b in batches]
+        assert [(r.result.accepted, r.result.duplicates) for r in results] == [(2, 0), (1, 1), (1, 0)]
+        assert [r.new_ids for r in results] == [["a1", "shared"], ["a2"], ["c1"]]
+        ws = caller.workspace_id
+        async with runtime.db.reading() as conn:
+            members = (await conn.execute(sa.text("SELECT COUNT(*) FROM members WHERE workspace_id = :w"),
+                                          {"w": ws})).scalar()
+            identities = (await conn.execute(sa.text(
+                "SELECT i.external_id, i.member_id, i.profile FROM member_identities i "
+                "JOIN members m ON m.id = i.member_id WHERE i.workspace_id = :w ORDER BY i.handle"), {"w": ws})).all()
+            on_anna = (await conn.execute(sa.text(
+                "SELECT COUNT(DISTINCT member_id), MIN(ingested_at) FROM events WHERE actor_id = '1001' "
+                "AND workspace_id = :w"), {"w": ws})).one()
+            joined = (await conn.execute(sa.text(
+                "SELECT member_id, created_at FROM tribe_members WHERE tribe_id = :t"), {"t": tribe})).all()
+        assert members == 3 and len(identities) == 3  # anna, bob, carl: no member made twice
+        anna_member, anna_profile = identities[0][1], bulk.json_value(identities[0][2])
+        assert (anna_profile["followers"], anna_profile["bio"]) == (20, "coffee")
+        assert on_anna[0] == 1
+        assert [r.member_id for r in joined] == [anna_member]
+        first_seen = on_anna[1] if isinstance(on_anna[1], datetime) else datetime.fromisoformat(on_anna[1])
+        joined_at = joined[0].created_at
+        joined_at = joined_at if isinstance(joined_at, datetime) else datetime.fromisoformat(joined_at)
+        assert joined_at.replace(tzinfo=None) == first_seen.replace(tzinfo=None)
 
     run_scenario(database_url, scenario)
