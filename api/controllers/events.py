@@ -10,7 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromQuery
 from litestar.response import Stream
 
-from tribeops.core.ingest import IngestResult, envelope, ingest_batch, notify_ingested
+from tribeops.core.ingest import IngestResult, decoded, envelope, ingest_batch, notify_ingested
 from tribeops.core.schemas.common import Network, Page, Timestamp
 from tribeops.core.schemas.events import EVENT_EXAMPLE, Event, EventBatch, KindName, Origin
 from tribeops.core.services.events import EventFilter, EventService, export
@@ -36,8 +36,11 @@ class EventController(Controller):
         """Store up to 1000 events. Each is checked on its own: valid ones are stored even when
         neighbours are rejected, ids already known count as `duplicates`, and every rejected item
         is listed with its `index` and the fields that were wrong. Retrying a batch is safe."""
-        items = envelope(await request.json())
-        check_nul = b"\\u0000" in await request.body()
+        body = await request.body()
+        items: list[Any] | None = decoded(body)
+        check_nul = False
+        if items is None:  # something is wrong somewhere: item by item, to say what
+            items, check_nul = envelope(await request.json()), b"\\u0000" in body
         batch = await ingest_batch(runtime.db, runtime.registry, caller, items, check_nul)
         await notify_ingested(runtime.core.pm, runtime.registry, caller.workspace_id, batch)
         return batch.result

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import msgspec
 import pytest
 
+from tribeops.core import ingest
 from tribeops.core.errors import ValidationFailed
 from tribeops.core.schemas.campaigns import CampaignCreate
+from tribeops.core.schemas.events import EventIn
 from tribeops.core.validation import convert, pointer_from_message
 
 BRAND = "brd_01JD0000000000000000000000"
@@ -61,3 +66,42 @@ def test_ids_made_together_are_distinct_well_formed_and_carry_their_time(monkeyp
     # The random part uses the whole alphabet, about evenly (80 random bits, 5 per character).
     counts = Counter("".join(i[14:] for i in batch))
     assert len(counts) == 32 and max(counts.values()) < 1.2 * min(counts.values())
+
+
+BATCH_EVENT = {"id": "e1", "brand_id": BRAND, "network": "x", "kind": "like", "occurred_at": "2026-03-01T09:00:00Z",
+               "actor": {"id": "1", "handle": "anna", "followers": "12"}, "value": "3"}
+
+
+@pytest.mark.parametrize("body", [
+    {"events": [BATCH_EVENT, {**BATCH_EVENT, "id": "e2", "kind": "teleport", "text": "hi"}]},  # kinds: checked later
+    {"events": [BATCH_EVENT], "extra": 1},
+    {"events": [BATCH_EVENT, {**BATCH_EVENT, "surprise": True}]},
+    {"events": [{**BATCH_EVENT, "occurred_at": "yesterday"}]},
+    {"events": [{**BATCH_EVENT, "text": "nul \u0000 here"}]},
+    {"events": [BATCH_EVENT] * 1001},
+    {"events": []},
+    {"events": "x"},
+    [BATCH_EVENT],
+])
+def test_a_batch_decoded_in_one_go_is_what_item_by_item_makes_of_it(body: object) -> None:
+    """The typed decode of a whole ``POST /v1/events`` body either gives exactly the events the
+    item-by-item way would (coercions included), or steps aside (None) whenever that way would
+    reject the envelope or an item, or look for NUL characters."""
+    raw = json.dumps(body).encode()
+    fast = ingest.decoded(raw)
+    try:
+        items = ingest.envelope(json.loads(raw))
+    except ValidationFailed:
+        assert fast is None
+        return
+    converted = []
+    for item in items:
+        try:
+            converted.append(msgspec.convert(item, EventIn, strict=False))
+        except msgspec.ValidationError:
+            assert fast is None
+            return
+    if b"\\u0000" in raw:
+        assert fast is None
+        return
+    assert fast == converted and fast[0].value == 3.0 and fast[0].actor.followers == 12
