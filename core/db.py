@@ -158,19 +158,19 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        loop = asyncio.get_running_loop()
-        lock = self._write_locks.setdefault(loop, asyncio.Lock())
-        async with lock, self.engine.begin() as conn:
+        async with self._write_lock(), self.engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
         """SQLite: a connection with this process's turn to write, and no transaction begun:
         for a caller that begins and ends its transactions itself, in the driver's thread."""
-        loop = asyncio.get_running_loop()
-        lock = self._write_locks.setdefault(loop, asyncio.Lock())
-        async with lock, self.engine.connect() as conn:
+        async with self._write_lock(), self.engine.connect() as conn:
             yield conn
+
+    def _write_lock(self) -> asyncio.Lock:
+        """This process's turn to write to SQLite, one per event loop."""
+        return self._write_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:

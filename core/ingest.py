@@ -187,22 +187,16 @@ async def _complete(registry: Registry, caller: Caller, checked: _Checked,
 
 
 async def store(conn: AsyncConnection, caller: Caller, prepared: Prepared) -> Batch:
-    """Write a prepared batch: members, tribe membership, events. The short, write-locked half."""
-    return (await store_all(conn, [(caller, prepared)]))[0]
-
-
-async def store_all(conn: AsyncConnection, batches: Sequence[tuple[Caller, Prepared]]) -> list[Batch]:
-    """Write prepared batches in ``conn``'s transaction, one after the other, each exactly as on
-    its own (a later one sees the ids and members an earlier one stored). On SQLite all of them
-    in one trip to the driver's thread (see :func:`_written`)."""
+    """Write a prepared batch: members, tribe membership, events. The short, write-locked half.
+    On SQLite in one trip to the driver's thread (see :func:`_written`)."""
     if conn.dialect.name == "sqlite":
-        return await bulk.in_driver(conn, lambda run: written_all(run, batches))
-    return [_batch(p, *await _store(conn, c.workspace_id, p)) for c, p in batches]
+        return (await bulk.in_driver(conn, lambda run: written_all(run, [(caller, prepared)])))[0]
+    return _batch(prepared, *await _store(conn, caller.workspace_id, prepared))
 
 
 def written_all(run: bulk.Run, batches: Sequence[tuple[Caller, Prepared]]) -> list[Batch]:
-    """SQLite, in the driver's thread: :func:`store_all`'s writes, the batches of one workspace
-    that follow each other written together (see :func:`_written`)."""
+    """SQLite, in the driver's thread: :func:`store` for each batch, in one transaction, the
+    batches of one workspace that follow each other written together (see :func:`_written`)."""
     out = []
     for ws, same in itertools.groupby(batches, key=lambda batch: batch[0].workspace_id):
         prepared = [p for _, p in same]
@@ -341,19 +335,21 @@ def _write_waiting(run: bulk.Run, writer: _Writer, loop: asyncio.AbstractEventLo
         outcomes: list[Batch | Exception] = []
         try:
             try:
-                outcomes.extend(_transaction(run, group))
+                outcomes = [*_transaction(run, group)]
             except Exception as exc:
-                if len(group) == 1:
-                    outcomes.append(exc)
-                for w in group[len(outcomes):]:
-                    try:
-                        outcomes.extend(_transaction(run, [w]))
-                    except Exception as alone:
-                        outcomes.append(alone)
+                outcomes = [exc] if len(group) == 1 else [_alone(run, w) for w in group]
         finally:  # whatever happened, every batch taken hears of it
             for w, outcome in itertools.zip_longest(group, outcomes):
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                     loop.call_soon_threadsafe(_deliver, w.done, outcome or RuntimeError("The write was interrupted."))
+
+
+def _alone(run: bulk.Run, waiting: _Waiting) -> Batch | Exception:
+    """A batch of a group that failed, stored again in a transaction of its own: its result, or its own fault."""
+    try:
+        return _transaction(run, [waiting])[0]
+    except Exception as exc:
+        return exc
 
 
 def _transaction(run: bulk.Run, group: list[_Waiting]) -> list[Batch]:

@@ -124,21 +124,14 @@ _IDENTITIES = (f"INSERT INTO member_identities ({', '.join(IDENTITY_COLUMNS)}) "
                f"WHERE {_HANDLE} IS NOT member_identities.handle OR {_FACTS} IS NOT member_identities.profile")
 
 
-async def record(conn: AsyncConnection, workspace_id: str, sightings: Sightings | tuple[str, tuple[Any, ...]],
-                 seen_at: datetime) -> None:
-    """Store the accounts sighted (SQLite): new ones as members, known ones' latest handle and facts.
-
-    ``sightings`` may come as :func:`sightings_rows` already."""
-    if not sightings:
-        return
-    if not isinstance(sightings, tuple):
-        keys = sorted(sightings)
-        per = bulk.MAX_PARAMS // 5
-        for start in range(0, len(keys), per):
-            await record(conn, workspace_id, sightings_rows({k: sightings[k] for k in keys[start:start + per]}), seen_at)
-        return
-    for statement in record_statements(workspace_id, sightings, seen_at):
-        await bulk.execute(conn, *statement)
+async def record(conn: AsyncConnection, workspace_id: str, sightings: Sightings, seen_at: datetime) -> None:
+    """Store the accounts sighted (SQLite): new ones as members, known ones' latest handle and facts."""
+    keys = sorted(sightings)
+    per = bulk.MAX_PARAMS // 5
+    for start in range(0, len(keys), per):
+        rows = sightings_rows({k: sightings[k] for k in keys[start:start + per]})
+        for statement in record_statements(workspace_id, rows, seen_at):
+            await bulk.execute(conn, *statement)
 
 
 def record_statements(workspace_id: str, sightings: tuple[str, tuple[Any, ...]], seen_at: datetime

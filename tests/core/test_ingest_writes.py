@@ -151,7 +151,7 @@ Batches = list[tuple[Any, Any]]
 def wrap_writes(monkeypatch: pytest.MonkeyPatch, runtime: Runtime, before: Callable[[Batches], None] = lambda b: None,
                 after: Callable[[Batches], None] = lambda b: None) -> None:
     """Call ``before(batches)`` ahead of each write of prepared batches and ``after(batches)``
-    once it is done, inside its transaction: around ``store_all`` on PostgreSQL, around
+    once it is done, inside its transaction: around ``store`` on PostgreSQL, around
     ``written_all`` on SQLite (where it runs in the driver's thread)."""
     if runtime.db.dialect == "sqlite":
         real = ingest.written_all
@@ -164,15 +164,15 @@ def wrap_writes(monkeypatch: pytest.MonkeyPatch, runtime: Runtime, before: Calla
 
         monkeypatch.setattr(ingest, "written_all", written_all)
         return
-    real_store = ingest.store_all
+    real_store = ingest.store
 
-    async def store_all(conn: Any, batches: Batches) -> Any:
-        before(batches)
-        out = await real_store(conn, batches)
-        after(batches)
+    async def store(conn: Any, caller: Any, prepared: Any) -> Any:
+        before([(caller, prepared)])
+        out = await real_store(conn, caller, prepared)
+        after([(caller, prepared)])
         return out
 
-    monkeypatch.setattr(ingest, "store_all", store_all)
+    monkeypatch.setattr(ingest, "store", store)
 
 
 async def waiting_for_writer(runtime: Runtime, n: int) -> None:
