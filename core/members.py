@@ -104,17 +104,12 @@ def sightings_rows(sightings: Sightings) -> tuple[str, tuple[Any, ...]]:
                                for (net, ext), mid in zip(keys, new_ids("member", len(keys)))])
 
 
-# SQLite: what resolve() does, worked out by the database in two statements over the sightings
+# SQLite: what resolve() does, worked out by the database in one statement over the sightings
 # (``s``: network, id, handle, facts, candidate member id). New accounts get their candidate
-# member id; known ones keep theirs, and have their handle and facts merged (json_patch: the
-# facts sighted replace the stored ones, the rest are kept), written only where something
-# changed. The transaction holds SQLite's one write lock since it began: no other batch can
-# come between the two.
+# member id, and their member row from the trigger of migration 0007; known ones keep theirs,
+# and have their handle and facts merged (json_patch: the facts sighted replace the stored
+# ones, the rest are kept), written only where something changed.
 _SIGHTED = "FROM (VALUES {rows}) s"
-_KNOWN = ("SELECT 1 FROM member_identities i WHERE i.workspace_id = ?1 AND i.network = s.column1 "
-          "AND i.external_id = s.column2")
-_NEW_MEMBERS = (f"INSERT INTO members (id, workspace_id, merged_into, created_at, updated_at) "
-                f"SELECT s.column5, ?1, NULL, ?2, ?2 {_SIGHTED} WHERE NOT EXISTS ({_KNOWN})")
 _HANDLE = "coalesce(nullif(excluded.handle, ''), member_identities.handle)"
 _FACTS = "json_patch(member_identities.profile, excluded.profile)"
 _IDENTITIES = (f"INSERT INTO member_identities ({', '.join(IDENTITY_COLUMNS)}) "
@@ -136,11 +131,11 @@ async def record(conn: AsyncConnection, workspace_id: str, sightings: Sightings,
 
 def record_statements(workspace_id: str, sightings: tuple[str, tuple[Any, ...]], seen_at: datetime
                       ) -> list[tuple[str, tuple[Any, ...]]]:
-    """What :func:`record` runs for :func:`sightings_rows`, in order: members first (an identity
-    names its member), then identities."""
+    """What :func:`record` runs for :func:`sightings_rows`: the identities (and with them, the
+    members of new ones)."""
     rows, values = sightings
     params = (workspace_id, bulk.sqlite_time(seen_at), *values)  # ?1, ?2, then the rows' values
-    return [(statement.format(rows=rows), params) for statement in (_NEW_MEMBERS, _IDENTITIES)]
+    return [(_IDENTITIES.format(rows=rows), params)]
 
 
 async def current(conn: AsyncConnection, workspace_id: str, found: dict[tuple[str, str], str]

@@ -47,3 +47,30 @@ def test_settings_from_env(name: str) -> None:
     assert Settings.from_env({name: "2.5"}).key_cache_seconds == 2.5
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: "soon"})
+
+
+def test_sqlite_identities_bring_their_members_and_the_downgrade_takes_that_back(tmp_path: Any) -> None:
+    import sqlite3
+
+    from alembic import command
+
+    from tribeops.core.migrate import alembic_config, upgrade
+
+    path = tmp_path / "t.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+
+    def identity(external_id: str, member_id: str) -> list[Any]:
+        with sqlite3.connect(path) as conn:
+            conn.execute("INSERT INTO member_identities (workspace_id, network, external_id, member_id, handle, "
+                         "profile, first_seen_at, last_seen_at) VALUES ('wsp_1', 'x', ?, ?, NULL, '{}', "
+                         "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')", (external_id, member_id))
+            return conn.execute("SELECT id, workspace_id, merged_into, created_at FROM members ORDER BY id").fetchall()
+
+    new = ("mbr_1", "wsp_1", None, "2026-01-01 00:00:00.000000")
+    assert identity("1", "mbr_1") == [new]
+    assert identity("2", "mbr_1") == [new]  # a second identity of a member adds no member
+    command.downgrade(alembic_config(url), "0006")
+    assert identity("3", "mbr_3") == [new]
+    upgrade(url)
+    assert identity("4", "mbr_4") == [new, ("mbr_4", "wsp_1", None, "2026-01-01 00:00:00.000000")]
