@@ -168,3 +168,26 @@ def test_bulk_insert_refuses_a_value_longer_than_its_column(database_url: str) -
             assert failed and stored == []
 
     asyncio.run(scenario())
+
+
+def test_a_started_sqlite_database_shortens_the_switch_interval_until_disposed(database_url: str) -> None:
+    """The SQLite writer thread gets the interpreter back sooner; PostgreSQL has no such thread."""
+    import sys
+
+    from tribeops.core.db import SQLITE_SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+
+    async def scenario() -> float:
+        db = Database(create_engine(database_url))
+        db.start()
+        db.start()  # a second start keeps the process's own value to restore
+        try:
+            return sys.getswitchinterval()
+        finally:
+            await db.dispose()
+
+    during = asyncio.run(scenario())
+    sqlite = database_url.startswith("sqlite")
+    assert during == (SQLITE_SWITCH_INTERVAL if sqlite else before)
+    assert sys.getswitchinterval() == before
