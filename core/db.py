@@ -22,10 +22,11 @@ log = logging.getLogger("tribeops.db")
 # get there, and without one (CLI commands) fewer, larger checkpoints copy each hot page once.
 WAL_BACKSTOP_PAGES = 8192
 # How long (seconds) the event loop's thread may keep the interpreter while a SQLite driver
-# thread, back from the database, waits for it (Python's default is 5 ms). The writer waits
-# once per statement and holds the one write lock meanwhile: under load, with the default,
-# half its time went to that wait. Measured in interleaved runs of bench/ingest.py, 0.5 ms:
-# 9,788 and 9,900 events/s against 8,810 and 8,787.
+# thread, back from the database, waits for it (Python's default is 5 ms). The ingest writer
+# waits once per statement and holds the one write lock meanwhile: under load, with the
+# default, 45% of its wall time was spent off the CPU, mostly in that wait. Measured in
+# interleaved runs of bench/ingest.py: 9,821, 9,522 and 9,737 events/s with 0.5 ms, against
+# 9,336, 8,762 and 8,885 with the default.
 SQLITE_SWITCH_INTERVAL = 0.0005
 
 
