@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import bulk
 from .aggregate import gate, mark_pending, pending_statement
 from .errors import FieldError, ValidationFailed
-from .members import Sightings, current, members_gate, record_statements, resolve, sightings, sightings_rows
+from .members import Sightings, current, members_gate, record_statement, resolve, sightings, sightings_rows
 from .db import Database
 from .membership import TribeRule, join, join_accounts_statements, load_rules, matches
 from .plugins import Registry
@@ -310,14 +310,17 @@ async def _drain(db: Database, writer: _Writer) -> None:
             async with db.writing() as conn:
                 await bulk.in_driver(conn, lambda run: _write_waiting(run, writer, loop))
     except Exception as exc:  # no turn could be had (the database is gone...): the waiting batches fail
-        while writer.waiting:
-            _deliver(writer.waiting.popleft().done, exc)
+        _fail_waiting(writer, exc)
     except BaseException:  # cancelled (the server stops)
-        while writer.waiting:
-            _deliver(writer.waiting.popleft().done, RuntimeError("The writer stopped."))
+        _fail_waiting(writer, RuntimeError("The writer stopped."))
         raise
     finally:
         writer.task = None
+
+
+def _fail_waiting(writer: _Writer, exc: BaseException) -> None:
+    while writer.waiting:
+        _deliver(writer.waiting.popleft().done, exc)
 
 
 def _write_waiting(run: bulk.Run, writer: _Writer, loop: asyncio.AbstractEventLoop) -> None:
@@ -334,10 +337,9 @@ def _write_waiting(run: bulk.Run, writer: _Writer, loop: asyncio.AbstractEventLo
             return
         outcomes: list[Batch | Exception] = []
         try:
-            try:
-                outcomes = [*_transaction(run, group)]
-            except Exception as exc:
-                outcomes = [exc] if len(group) == 1 else [_alone(run, w) for w in group]
+            outcomes = list(_transaction(run, group))
+        except Exception as exc:
+            outcomes = [exc] if len(group) == 1 else [_alone(run, w) for w in group]
         finally:  # whatever happened, every batch taken hears of it
             for w, outcome in itertools.zip_longest(group, outcomes):
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
@@ -493,7 +495,7 @@ def _written(run: bulk.Run, ws: str, batches: list[Prepared]) -> list[tuple[list
     [(last,)] = run(_LAST_SEQ)
     for prepared in todo:
         (event_rows, event_values), sighted = prepared.encoded  # type: ignore[misc]
-        for statement in (*record_statements(ws, sighted, prepared.now),
+        for statement in (record_statement(ws, sighted, prepared.now),
                           *join_accounts_statements(ws, prepared.joins, prepared.now)):
             run(*statement)
         run(_INSERT_EVENTS.format(event_rows), event_values)

@@ -125,17 +125,16 @@ async def record(conn: AsyncConnection, workspace_id: str, sightings: Sightings,
     per = bulk.MAX_PARAMS // 5
     for start in range(0, len(keys), per):
         rows = sightings_rows({k: sightings[k] for k in keys[start:start + per]})
-        for statement in record_statements(workspace_id, rows, seen_at):
-            await bulk.execute(conn, *statement)
+        await bulk.execute(conn, *record_statement(workspace_id, rows, seen_at))
 
 
-def record_statements(workspace_id: str, sightings: tuple[str, tuple[Any, ...]], seen_at: datetime
-                      ) -> list[tuple[str, tuple[Any, ...]]]:
+def record_statement(workspace_id: str, sightings: tuple[str, tuple[Any, ...]], seen_at: datetime
+                     ) -> tuple[str, tuple[Any, ...]]:
     """What :func:`record` runs for :func:`sightings_rows`: the identities (and with them, the
     members of new ones)."""
     rows, values = sightings
     params = (workspace_id, bulk.sqlite_time(seen_at), *values)  # ?1, ?2, then the rows' values
-    return [(_IDENTITIES.format(rows=rows), params)]
+    return _IDENTITIES.format(rows=rows), params
 
 
 async def current(conn: AsyncConnection, workspace_id: str, found: dict[tuple[str, str], str]
