@@ -24,7 +24,7 @@ rebuild never stalls the brand's incoming events.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -432,6 +432,10 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon)
     rebuilding a brand whose figures barely moved (after a merge, a tribe edit) writes little.
     """
     d = dialect_of(conn)
+    # A run whose horizon came after this one's may have had the brand first: it counted events
+    # up to the watermark it left, all committed and visible now. The rebuild counts them too,
+    # else the watermark would claim events that the rebuilt figures lack.
+    until = replace(until, seq=max(until.seq, await _watermark(conn, brand_id)))
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         # The sorts and hashes of a whole brand stay in memory rather than spill to disk.

@@ -170,6 +170,27 @@ def test_a_rebuild_is_done_even_if_events_keep_coming(database_url: str) -> None
     run_scenario(database_url, scenario)
 
 
+def test_a_rebuild_overtaken_by_a_later_run_keeps_what_that_run_counted(database_url: str) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        # A rebuild takes its horizon, then an incremental run with a later horizon gets the
+        # brand first and counts a newer like: the rebuild, run after it, must keep that like.
+        caller, brand = await workspace_with_brand(runtime)
+        ev = EventBuilder(brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+        until = await aggregate.horizon(runtime.db, caller.workspace_id, brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")])
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert (await _state(runtime, brand))[:2] == (0, 2)
+        async with runtime.db.transaction() as conn:
+            result = await aggregate.rebuild(conn, caller.workspace_id, brand, until)
+        assert result["to_seq"] > until.seq
+        assert (await _state(runtime, brand))[1] == 2
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert (await _state(runtime, brand))[:2] == (0, 2)
+
+    run_scenario(database_url, scenario)
+
+
 def test_a_rebuild_writes_exactly_what_the_runs_kept(database_url: str) -> None:
     """Every fact, link and attribution: campaigns and none, two networks, a tribe by rule and
     one given by the event, paid events, kit copies, thanks, questions answered by members."""
