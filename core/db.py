@@ -181,6 +181,16 @@ class Database:
         async with self._write_lock(), self.engine.connect() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """SQLite: this process's turn to write, for a caller that begins a write transaction on
+        a connection it already holds (see :meth:`transaction`). Nothing to wait for elsewhere."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        async with self._write_lock():
+            yield
+
     def _write_lock(self) -> asyncio.Lock:
         """This process's turn to write to SQLite, one per event loop."""
         return self._write_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
