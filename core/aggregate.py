@@ -16,9 +16,11 @@ new links plus the own facts of the new events: the cost follows what is new, no
 history. A rebuild computes everything with set-based joins and one GROUP BY per table.
 A run first fixes its horizon in a short transaction that closes the brand's gate (see
 :func:`gate`), which ingest holds open while it inserts: once it has it, every event at or
-below the newest ``seq`` is committed. The run itself is one transaction (a killed run leaves nothing
-half-done) that excludes other runs for the brand but not ingest: on PostgreSQL a long
-rebuild never stalls the brand's incoming events.
+below the newest ``seq`` is committed. The run itself writes in one transaction (a killed run
+leaves nothing half-done) that excludes other runs for the brand but not ingest: on PostgreSQL a
+long rebuild never stalls the brand's incoming events. SQLite has one writer: there a rebuild
+works its rows out in a read transaction first and takes the writer only to write them (see
+:func:`_rebuild_staged`).
 """
 
 from __future__ import annotations
