@@ -1,4 +1,4 @@
-"""Helpers for scorecard tests: run a job through the API and wait for it."""
+"""Helpers for scorecard tests: run a job through the API and wait for it, or for the scheduler."""
 
 from __future__ import annotations
 
@@ -24,3 +24,14 @@ def run_job(client: TestClient[Any], headers: dict[str, str], brand_id: str,
 
 def values(card: dict[str, Any]) -> dict[str, Any]:
     return {m["name"]: m["value"] for m in card["metrics"]}
+
+
+def settled(client: TestClient[Any], headers: dict[str, str], params: dict[str, str]) -> dict[str, Any]:
+    """The scorecard once nothing is pending (the in-process scheduler runs the jobs)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        card: dict[str, Any] = client.get("/v1/scorecards", params=params, headers=headers).json()
+        if not card["pending"] and card["fresh_as_of"]:
+            return card
+        time.sleep(0.2)
+    raise AssertionError(f"the scorecard for {params} stayed pending")

@@ -9,6 +9,7 @@ import msgspec
 import sqlalchemy as sa
 
 from .. import tables as t
+from ..aggregate import mark_pending
 from ..errors import FieldError, ValidationFailed
 from ..ids import new_id
 from ..schemas.campaigns import Brief, Campaign, CampaignCreate, CampaignUpdate, Target
@@ -51,6 +52,10 @@ class CampaignService(ResourceService[Campaign]):
         if errors:
             raise ValidationFailed(errors)
         values = changes(data)
+        if values.get("kit_message", current.kit_message) != current.kit_message:
+            # Past posts, shares and mentions are measured against the new message: the brand's
+            # kit similarities and scorecards are worked out again, by itself, shortly after.
+            await mark_pending(self.conn, self.ws, [current.brand_id], rebuild=True)
         for field in ("starts_at", "ends_at"):
             if field in values:
                 values[field] = getattr(data, field)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from litestar.testing import TestClient
 
 from tribeops.testing.events import EventBuilder
 
-from ..scoring import values
+from ..scoring import settled, values
 
 
 def _send(client: TestClient[Any], headers: dict[str, str], events: list[dict[str, Any]]) -> None:
@@ -68,27 +67,16 @@ def test_merge_joins_two_identities_of_one_person(client: TestClient[Any], admin
     assert client.post(f"/v1/members/{keep}/merge", json={"member_id": other}, headers=admin).status_code == 422
 
 
-def _settled(client: TestClient[Any], headers: dict[str, str], params: dict[str, str]) -> dict[str, Any]:
-    """The scorecard once nothing is pending (the in-process scheduler runs the jobs)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        card: dict[str, Any] = client.get("/v1/scorecards", params=params, headers=headers).json()
-        if not card["pending"] and card["fresh_as_of"]:
-            return card
-        time.sleep(0.2)
-    raise AssertionError(f"the scorecard for {params} stayed pending")
-
-
 def test_merge_recounts_the_history_of_both_identities(client: TestClient[Any], admin: dict[str, str],
                                                        brand: dict[str, Any]) -> None:
     _send(client, admin, [EventBuilder(brand["id"], network="x").comment(actor="anna"),
                           EventBuilder(brand["id"], network="instagram").comment(actor="anna.ig")])
     scope = {"brand_id": brand["id"]}
-    assert values(_settled(client, admin, scope))["active_members"] == 2
+    assert values(settled(client, admin, scope))["active_members"] == 2
     keep, other = (m["id"] for m in client.get("/v1/members", headers=admin).json()["data"])
     assert client.post(f"/v1/members/{keep}/merge", json={"member_id": other}, headers=admin).status_code == 200
     assert client.get("/v1/scorecards", params=scope, headers=admin).json()["pending"] is True
-    assert values(_settled(client, admin, scope))["active_members"] == 1
+    assert values(settled(client, admin, scope))["active_members"] == 1
     kinds = [j["kind"] for j in client.get("/v1/jobs", headers=admin).json()["data"]]
     assert "scorecards.rebuild" in kinds
 
@@ -98,9 +86,9 @@ def test_tribe_edits_move_the_members_past_events(client: TestClient[Any], admin
     tribe = client.post("/v1/tribes", json={"brand_id": brand["id"], "name": "Staff"}, headers=admin).json()["id"]
     _send(client, admin, [EventBuilder(brand["id"]).comment(actor="bea")])
     scope = {"brand_id": brand["id"], "tribe_id": tribe}
-    assert values(_settled(client, admin, scope))["active_members"] == 0
+    assert values(settled(client, admin, scope))["active_members"] == 0
     bea = client.get("/v1/members", headers=admin).json()["data"][0]["id"]
     assert client.post(f"/v1/tribes/{tribe}/members", json={"member_id": bea}, headers=admin).status_code == 200
-    assert values(_settled(client, admin, scope))["active_members"] == 1
+    assert values(settled(client, admin, scope))["active_members"] == 1
     assert client.delete(f"/v1/tribes/{tribe}/members/{bea}", headers=admin).status_code == 204
-    assert values(_settled(client, admin, scope))["active_members"] == 0
+    assert values(settled(client, admin, scope))["active_members"] == 0

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from tribeops.core.db import Database
 from tribeops.core.settings import Settings
 
-from ..scoring import run_job, values
+from ..scoring import run_job, settled, values
 
 KIT = "Show us your morning cup with #MyAcmeMorning"
 
@@ -131,6 +131,20 @@ def test_series_and_rebuild_agree(client: TestClient[Any], admin: dict[str, str]
     before = values(card)
     assert run_job(client, admin, scored["brand"], "scorecards.rebuild")["status"] == "succeeded"
     assert values(client.get("/v1/scorecards", params=params, headers=admin).json()) == before
+
+
+def test_a_new_kit_message_measures_past_posts_against_it(client: TestClient[Any], admin: dict[str, str],
+                                                           scored: dict[str, Any]) -> None:
+    params = {"brand_id": scored["brand"], "campaign_id": scored["campaign"]}
+    assert values(client.get("/v1/scorecards", params=params, headers=admin).json())["megaphone_index"] == 0.2
+    same = client.patch(f"/v1/campaigns/{scored['campaign']}", json={"kit_message": KIT}, headers=admin)
+    assert same.status_code == 200
+    assert client.get("/v1/scorecards", params=params, headers=admin).json()["pending"] is False
+    for kit, megaphone in (("Tea time is the best time of the day", 0.0), (KIT, 0.2)):
+        patched = client.patch(f"/v1/campaigns/{scored['campaign']}", json={"kit_message": kit}, headers=admin)
+        assert patched.status_code == 200
+        assert client.get("/v1/scorecards", params=params, headers=admin).json()["pending"] is True
+        assert values(settled(client, admin, params))["megaphone_index"] == megaphone
 
 
 def _fact_rows(database_url: str, brand_id: str) -> list[tuple[str, str]]:
