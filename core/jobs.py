@@ -2,7 +2,7 @@
 
 A queue (in-process, or arq on Redis) only carries wake-ups: what must run is the set of
 ``queued`` rows. A job whose worker died stops heartbeating and the sweep queues it again;
-aggregation is one transaction, so a rerun simply does the whole run again.
+aggregation writes in one transaction, so a rerun simply does the whole run again.
 """
 
 from __future__ import annotations

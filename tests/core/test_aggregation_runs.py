@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tribeops.core import aggregate, ingest
 from tribeops.core.ingest import ingest_batch
 from tribeops.core.runtime import Runtime
-from tribeops.core.schemas.campaigns import CampaignCreate
+from tribeops.core.schemas.campaigns import CampaignCreate, CampaignUpdate
 from tribeops.core.schemas.tribes import TribeCreate, TribeRules
 from tribeops.core.services.campaigns import CampaignService
 from tribeops.core.services.tribes import TribeService
@@ -191,34 +191,123 @@ def test_a_rebuild_overtaken_by_a_later_run_keeps_what_that_run_counted(database
     run_scenario(database_url, scenario)
 
 
-def test_a_sqlite_rebuild_takes_the_writer_only_to_write(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+SQLITE_ONLY = "PostgreSQL rebuilds in one transaction, which ingest does not wait for (see above)"
+
+
+async def _paused_rebuild(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caller: Any,
+                          brand: str) -> tuple[asyncio.Task[dict[str, Any]], asyncio.Event]:
+    """A rebuild of the brand stopped while it reads: its snapshot taken and its temporary
+    tables begun, its rows not worked out yet. Set the event to let it go on."""
+    reached, go_on = pause_first_call(monkeypatch, aggregate, "_has_tribes", brand)
+    rebuild = asyncio.create_task(aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand))
+    await asyncio.wait_for(reached.wait(), timeout=10)
+    return rebuild, go_on
+
+
+async def _newest(runtime: Runtime, brand: str) -> int:
+    async with runtime.db.reading() as conn:
+        return int((await conn.execute(sa.text("SELECT MAX(seq) FROM events WHERE brand_id = :b"),
+                                       {"b": brand})).scalar())
+
+
+def test_a_sqlite_rebuild_reads_without_taking_the_writer(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL rebuilds in one transaction that ingest does not wait for (see above)")
+        pytest.skip(SQLITE_ONLY)
 
     async def scenario(runtime: Runtime) -> None:
         caller, brand = await workspace_with_brand(runtime)
         ev = EventBuilder(brand)
         await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
-        # The rebuild has begun reading (its snapshot taken), not yet worked out its rows.
-        reached, go_on = pause_first_call(monkeypatch, aggregate, "_stage", brand)
-        rebuild = asyncio.create_task(aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id,
-                                                    brand))
-        await asyncio.wait_for(reached.wait(), timeout=10)
+        until = await _newest(runtime, brand)
+        rebuild, go_on = await _paused_rebuild(runtime, monkeypatch, caller, brand)
         batch = await asyncio.wait_for(ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")]),
                                        timeout=10)
         assert batch.result.accepted == 1
-        # A run counts the new like before the rebuild writes: the rows it staged lack it, so
-        # it works them out again once it holds the writer.
+        go_on.set()
+        # Nothing settled the brand in between: the staged rows are written as they are, and
+        # the new like waits for the next run.
+        assert (await asyncio.wait_for(rebuild, timeout=10))["to_seq"] == until
+        assert (await _state(runtime, brand))[:2] == (1, 1)
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert (await _state(runtime, brand))[:2] == (0, 2)
+
+    run_scenario(database_url, scenario)
+
+
+def test_sqlite_staging_writes_only_temporary_tables(database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip(SQLITE_ONLY)
+
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        ev = EventBuilder(brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.post(actor="anna", post_id="p1"),
+                                                                  ev.comment(actor="bob", in_reply_to="p1")])
+        async with runtime.db.engine.connect() as conn:
+            await conn.execution_options(readonly=True)
+            async with conn.begin():
+                await aggregate._stage(conn, caller.workspace_id, brand, await _newest(runtime, brand))
+                staged = (await conn.execute(sa.text("SELECT SUM(n) FROM agg_own_rollups"))).scalar()
+                assert staged == 2
+                # Its read transaction still open, the writer is free for a batch.
+                batch = await asyncio.wait_for(
+                    ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")]), timeout=10)
+                assert batch.result.accepted == 1
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_sqlite_rebuild_overtaken_while_it_reads_works_its_rows_out_again(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip(SQLITE_ONLY)
+
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        ev = EventBuilder(brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+        rebuild, go_on = await _paused_rebuild(runtime, monkeypatch, caller, brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")])
+        # A run counts the new like before the rebuild writes: the rows it staged lack it.
         await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
         go_on.set()
-        result = await asyncio.wait_for(rebuild, timeout=10)
-        async with runtime.db.reading() as conn:
-            newest = (await conn.execute(sa.text("SELECT MAX(seq) FROM events WHERE brand_id = :b"),
-                                         {"b": brand})).scalar()
-        assert result["to_seq"] == newest
+        assert (await asyncio.wait_for(rebuild, timeout=10))["to_seq"] == await _newest(runtime, brand)
         assert (await _state(runtime, brand))[1] == 2
         await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
         assert (await _state(runtime, brand))[:2] == (0, 2)
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_sqlite_rebuild_never_writes_over_a_newer_one(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip(SQLITE_ONLY)
+
+    async def copies(runtime: Runtime, brand: str) -> tuple[int, int]:
+        async with runtime.db.reading() as conn:
+            row = (await conn.execute(sa.text("SELECT SUM(mega_text), SUM(mega_copy) FROM rollups WHERE brand_id = :b "
+                                              "AND tribe = '*'"), {"b": brand})).one()
+        return int(row[0]), int(row[1])
+
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        async with runtime.db.transaction() as conn:
+            campaign = (await CampaignService(conn, caller).create(CampaignCreate(
+                brand_id=brand, name="Mornings", mode="push", kit_message=KIT))).id
+        post = {**EventBuilder(brand).post(actor="anna", text=KIT), "campaign_id": campaign}
+        await ingest_batch(runtime.db, runtime.registry, caller, [post])
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert await copies(runtime, brand) == (1, 1)
+        # A rebuild reads the post as a copy of the kit; meanwhile the kit changes, and a second
+        # rebuild, run whole, finds it is no copy any more. The first must not undo that.
+        first, go_on = await _paused_rebuild(runtime, monkeypatch, caller, brand)
+        async with runtime.db.transaction() as conn:
+            await CampaignService(conn, caller).update(campaign, CampaignUpdate(kit_message="Tea, every afternoon"))
+        await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        assert await copies(runtime, brand) == (1, 0)
+        go_on.set()
+        await asyncio.wait_for(first, timeout=10)
+        assert await copies(runtime, brand) == (1, 0)
 
     run_scenario(database_url, scenario)
 
