@@ -116,10 +116,10 @@ async def execute(db: Database, job_id: str, check: Check | None = None) -> str 
         errors = await check(row) if check else []
     except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost
         log.exception("job %s failed", job_id)
-        beat.cancel()
         await _finish(db, job_id, "failed", None, [f"{type(exc).__name__}: {exc}"[:2000]])
         return "failed"
-    beat.cancel()
+    finally:  # also when the job is cancelled (its process stopping): the sweep requeues it
+        beat.cancel()
     await _finish(db, job_id, "succeeded", result, errors)
     return "succeeded"
 

@@ -33,12 +33,26 @@ class InProcessRunner:
         self._queue = asyncio.Queue()  # bound to the loop that serves
         self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._worker())]
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    async def stop(self, grace: float = 10.0) -> None:
+        """Cancel the scheduler and the job in hand, and wait up to ``grace`` seconds for them.
+
+        Cancelled again every half second: on Python 3.11 a cancellation that arrives as an
+        awaited ``wait_for`` completes is lost, and the worker would go back to waiting for the
+        next job. A job that will not stop must not hold up the process's shutdown either (the
+        sweep requeues it).
+        """
+        loop = asyncio.get_running_loop()
+        deadline, pending = loop.time() + grace, set(self._tasks)
+        while pending and loop.time() < deadline:
+            for task in pending:
+                task.cancel()
+            done, pending = await asyncio.wait(pending, timeout=min(0.5, max(0.0, deadline - loop.time())))
+            for task in done:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
+        if pending:
+            log.warning("%d job task(s) still running %s s after being cancelled; shutting down without them",
+                        len(pending), grace)
         self._tasks = []
 
     async def _ticker(self) -> None:

@@ -1,0 +1,97 @@
+"""The in-process job runner stops cleanly: a cancelled job leaves nothing running behind it,
+and a job that will not stop does not hold up the process's shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tribeops.core import aggregate, jobs
+from tribeops.core.runner import InProcessRunner
+from tribeops.core.runtime import Runtime
+
+from ..scenarios import run_scenario, workspace_with_brand
+
+
+async def _queued_job(runtime: Runtime) -> str:
+    caller, brand = await workspace_with_brand(runtime)
+    async with runtime.db.transaction() as conn:
+        return await jobs.insert_job(conn, caller.workspace_id, "scorecards.aggregate", brand)
+
+
+def _hold_runs(monkeypatch: pytest.MonkeyPatch, cancelled: str = "stops") -> tuple[asyncio.Event, asyncio.Event]:
+    """Make every aggregation run wait for ``release`` (set ``started`` first). Cancelled, it
+    ``stops``, is ``lost`` (it returns as if done, like a ``wait_for`` that completes just then
+    on Python 3.11), or is ``ignored`` (it goes on waiting). Returns (started, release)."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        started.set()
+        while True:
+            try:
+                await release.wait()
+                return {}
+            except asyncio.CancelledError:
+                if cancelled == "lost":
+                    return {}
+                if cancelled == "stops":
+                    raise
+
+    monkeypatch.setattr(aggregate, "run", held)
+    return started, release
+
+
+def _running(name: str) -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if not t.done() and t.get_coro().__name__ == name]
+
+
+def test_a_cancelled_job_stops_its_heartbeat(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        job_id = await _queued_job(runtime)
+        started, _ = _hold_runs(monkeypatch)
+        running = asyncio.create_task(jobs.execute(runtime.db, job_id))
+        await asyncio.wait_for(started.wait(), timeout=10)
+        assert len(_running("_heartbeat")) == 1
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await asyncio.sleep(0)  # the heartbeat's cancellation is delivered
+        assert _running("_heartbeat") == []
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_lost_cancellation_does_not_keep_the_runner_going(database_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        job_id = await _queued_job(runtime)
+        started, _ = _hold_runs(monkeypatch, cancelled="lost")
+        runner = InProcessRunner(runtime.db, tick=3600)
+        await runner.start()
+        await runner.enqueue(job_id)
+        await asyncio.wait_for(started.wait(), timeout=10)
+        # The job swallows the cancellation and finishes; the worker waits for the next job.
+        await asyncio.wait_for(runner.stop(grace=10), timeout=10)
+        assert _running("_worker") == [] and _running("_ticker") == []
+        assert await jobs.wait(runtime.db, job_id, timeout=10) == "succeeded"
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_job_that_will_not_stop_does_not_hold_up_shutdown(database_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        job_id = await _queued_job(runtime)
+        started, release = _hold_runs(monkeypatch, cancelled="ignored")
+        runner = InProcessRunner(runtime.db, tick=3600)
+        await runner.start()
+        await runner.enqueue(job_id)
+        await asyncio.wait_for(started.wait(), timeout=10)
+        await asyncio.wait_for(runner.stop(grace=0.2), timeout=10)
+        assert len(_running("_worker")) == 1
+        release.set()  # the stubborn job ends, and records itself, before the runtime closes
+        assert await jobs.wait(runtime.db, job_id, timeout=10) == "succeeded"
+
+    run_scenario(database_url, scenario)
