@@ -24,39 +24,41 @@ class InProcessRunner:
         self.db, self.check, self.tick, self.stale = db, check, tick, timedelta(seconds=stale)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     async def enqueue(self, job_id: str, attempt: int = 0) -> bool:
         self._queue.put_nowait(job_id)
         return True
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()  # bound to the loop that serves
+        self._queue, self._stopping = asyncio.Queue(), asyncio.Event()  # bound to the loop that serves
         self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._worker())]
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Cancel the scheduler and the job in hand, and wait up to ``grace`` seconds for them.
+        """Stop the scheduler and the worker, cancelling the job in hand (the sweep requeues it).
 
-        Cancelled again every half second: on Python 3.11 a cancellation that arrives as an
-        awaited ``wait_for`` completes is lost, and the worker would go back to waiting for the
-        next job. A job that will not stop must not hold up the process's shutdown either (the
-        sweep requeues it).
+        Both loops also end at their next turn once told to stop: on Python 3.11 a cancellation
+        that arrives as an awaited ``wait_for`` completes is lost, and the worker would otherwise
+        go back to waiting for its next job, and this for it, for ever. After ``grace`` seconds
+        what is still running is cancelled once more and left, with a warning.
         """
-        loop = asyncio.get_running_loop()
-        deadline, pending = loop.time() + grace, set(self._tasks)
-        while pending and loop.time() < deadline:
-            for task in pending:
-                task.cancel()
-            done, pending = await asyncio.wait(pending, timeout=min(0.5, max(0.0, deadline - loop.time())))
-            for task in done:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    task.result()
+        self._stopping.set()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+        for task in pending:
+            task.cancel()
         if pending:
-            log.warning("%d job task(s) still running %s s after being cancelled; shutting down without them",
-                        len(pending), grace)
-        self._tasks = []
+            log.warning("%d job task(s) still running %s s after being cancelled", len(pending), grace)
 
     async def _ticker(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 for job_id in await schedule_pending(self.db):
                     await self.enqueue(job_id)
@@ -64,10 +66,11 @@ class InProcessRunner:
                     await self.enqueue(job_id, attempt)
             except Exception:  # noqa: BLE001 - a bad tick must not stop the next one
                 log.exception("job scheduling failed")
-            await asyncio.sleep(self.tick)
+            with contextlib.suppress(asyncio.TimeoutError):  # the next tick, or the stop
+                await asyncio.wait_for(self._stopping.wait(), self.tick)
 
     async def _worker(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             job_id = await self._queue.get()
             try:
                 await execute(self.db, job_id, self.check)

@@ -1,5 +1,6 @@
 """The in-process job runner stops cleanly: a cancelled job leaves nothing running behind it,
-and a job that will not stop does not hold up the process's shutdown."""
+a lost cancellation does not keep the runner going, and stopping waits for a job that will
+not stop only so long."""
 
 from __future__ import annotations
 
@@ -80,8 +81,8 @@ def test_a_lost_cancellation_does_not_keep_the_runner_going(database_url: str,
     run_scenario(database_url, scenario)
 
 
-def test_a_job_that_will_not_stop_does_not_hold_up_shutdown(database_url: str,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stopping_waits_only_so_long_for_a_job_that_will_not_stop(database_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
         job_id = await _queued_job(runtime)
         started, release = _hold_runs(monkeypatch, cancelled="ignored")
@@ -90,8 +91,10 @@ def test_a_job_that_will_not_stop_does_not_hold_up_shutdown(database_url: str,
         await runner.enqueue(job_id)
         await asyncio.wait_for(started.wait(), timeout=10)
         await asyncio.wait_for(runner.stop(grace=0.2), timeout=10)
-        assert len(_running("_worker")) == 1
-        release.set()  # the stubborn job ends, and records itself, before the runtime closes
+        assert len(_running("_worker")) == 1 and _running("_ticker") == []
+        release.set()  # the stubborn job ends and records itself; its worker then stops too
         assert await jobs.wait(runtime.db, job_id, timeout=10) == "succeeded"
+        await asyncio.sleep(0.1)
+        assert _running("_worker") == []
 
     run_scenario(database_url, scenario)
