@@ -167,24 +167,20 @@ class Database:
         SQLite has one writer at a time; writers of this process take turns on a lock rather
         than in SQLite's busy handler, whose sleeps add up to seconds under load.
         """
-        if self.dialect != "sqlite":
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock(), self.engine.begin() as conn:
+        async with self.write_turn(), self.engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
         """SQLite: a connection with this process's turn to write, and no transaction begun:
         for a caller that begins and ends its transactions itself, in the driver's thread."""
-        async with self._write_lock(), self.engine.connect() as conn:
+        async with self.write_turn(), self.engine.connect() as conn:
             yield conn
 
     @asynccontextmanager
     async def write_turn(self) -> AsyncIterator[None]:
-        """SQLite: this process's turn to write, for a caller that begins a write transaction on
-        a connection it already holds (see :meth:`transaction`). Nothing to wait for elsewhere."""
+        """SQLite: this process's turn to write (see :meth:`transaction`), also for a caller that
+        begins a write transaction on a connection it already holds. Nothing to wait for elsewhere."""
         if self.dialect != "sqlite":
             yield
             return

@@ -191,7 +191,19 @@ def test_a_rebuild_overtaken_by_a_later_run_keeps_what_that_run_counted(database
     run_scenario(database_url, scenario)
 
 
-SQLITE_ONLY = "PostgreSQL rebuilds in one transaction, which ingest does not wait for (see above)"
+@pytest.fixture
+def sqlite_url(database_url: str) -> str:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL rebuilds in one transaction, which ingest does not wait for (see above)")
+    return database_url
+
+
+async def _brand_with_a_like(runtime: Runtime) -> tuple[Any, str, EventBuilder]:
+    """A new brand with one like stored, its admin caller, and a builder of its events."""
+    caller, brand = await workspace_with_brand(runtime)
+    ev = EventBuilder(brand)
+    await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+    return caller, brand, ev
 
 
 async def _paused_rebuild(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caller: Any,
@@ -210,14 +222,9 @@ async def _newest(runtime: Runtime, brand: str) -> int:
                                        {"b": brand})).scalar())
 
 
-def test_a_sqlite_rebuild_reads_without_taking_the_writer(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip(SQLITE_ONLY)
-
+def test_a_sqlite_rebuild_reads_without_taking_the_writer(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
-        caller, brand = await workspace_with_brand(runtime)
-        ev = EventBuilder(brand)
-        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+        caller, brand, ev = await _brand_with_a_like(runtime)
         until = await _newest(runtime, brand)
         rebuild, go_on = await _paused_rebuild(runtime, monkeypatch, caller, brand)
         batch = await asyncio.wait_for(ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")]),
@@ -231,13 +238,10 @@ def test_a_sqlite_rebuild_reads_without_taking_the_writer(database_url: str, mon
         await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
         assert (await _state(runtime, brand))[:2] == (0, 2)
 
-    run_scenario(database_url, scenario)
+    run_scenario(sqlite_url, scenario)
 
 
-def test_sqlite_staging_writes_only_temporary_tables(database_url: str) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip(SQLITE_ONLY)
-
+def test_sqlite_staging_writes_only_temporary_tables(sqlite_url: str) -> None:
     async def scenario(runtime: Runtime) -> None:
         caller, brand = await workspace_with_brand(runtime)
         ev = EventBuilder(brand)
@@ -254,18 +258,13 @@ def test_sqlite_staging_writes_only_temporary_tables(database_url: str) -> None:
                     ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="c")]), timeout=10)
                 assert batch.result.accepted == 1
 
-    run_scenario(database_url, scenario)
+    run_scenario(sqlite_url, scenario)
 
 
 def test_a_sqlite_rebuild_overtaken_while_it_reads_works_its_rows_out_again(
-        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip(SQLITE_ONLY)
-
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
-        caller, brand = await workspace_with_brand(runtime)
-        ev = EventBuilder(brand)
-        await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="a")])
+        caller, brand, ev = await _brand_with_a_like(runtime)
         rebuild, go_on = await _paused_rebuild(runtime, monkeypatch, caller, brand)
         await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")])
         # A run counts the new like before the rebuild writes: the rows it staged lack it.
@@ -276,13 +275,10 @@ def test_a_sqlite_rebuild_overtaken_while_it_reads_works_its_rows_out_again(
         await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
         assert (await _state(runtime, brand))[:2] == (0, 2)
 
-    run_scenario(database_url, scenario)
+    run_scenario(sqlite_url, scenario)
 
 
-def test_a_sqlite_rebuild_never_writes_over_a_newer_one(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip(SQLITE_ONLY)
-
+def test_a_sqlite_rebuild_never_writes_over_a_newer_one(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def copies(runtime: Runtime, brand: str) -> tuple[int, int]:
         async with runtime.db.reading() as conn:
             row = (await conn.execute(sa.text("SELECT SUM(mega_text), SUM(mega_copy) FROM rollups WHERE brand_id = :b "
@@ -309,7 +305,7 @@ def test_a_sqlite_rebuild_never_writes_over_a_newer_one(database_url: str, monke
         await asyncio.wait_for(first, timeout=10)
         assert await copies(runtime, brand) == (1, 0)
 
-    run_scenario(database_url, scenario)
+    run_scenario(sqlite_url, scenario)
 
 
 def test_a_rebuild_writes_exactly_what_the_runs_kept(database_url: str) -> None:

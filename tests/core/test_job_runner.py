@@ -64,15 +64,22 @@ def test_a_cancelled_job_stops_its_heartbeat(database_url: str, monkeypatch: pyt
     run_scenario(database_url, scenario)
 
 
+async def _runner_in_a_held_job(runtime: Runtime, monkeypatch: pytest.MonkeyPatch,
+                               cancelled: str) -> tuple[InProcessRunner, str, asyncio.Event]:
+    """A started runner whose job is being held (see :func:`_hold_runs`): (runner, job id, release)."""
+    job_id = await _queued_job(runtime)
+    started, release = _hold_runs(monkeypatch, cancelled)
+    runner = InProcessRunner(runtime.db, tick=3600)
+    await runner.start()
+    await runner.enqueue(job_id)
+    await asyncio.wait_for(started.wait(), timeout=10)
+    return runner, job_id, release
+
+
 def test_a_lost_cancellation_does_not_keep_the_runner_going(database_url: str,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
-        job_id = await _queued_job(runtime)
-        started, _ = _hold_runs(monkeypatch, cancelled="lost")
-        runner = InProcessRunner(runtime.db, tick=3600)
-        await runner.start()
-        await runner.enqueue(job_id)
-        await asyncio.wait_for(started.wait(), timeout=10)
+        runner, job_id, _ = await _runner_in_a_held_job(runtime, monkeypatch, "lost")
         # The job swallows the cancellation and finishes; the worker waits for the next job.
         await asyncio.wait_for(runner.stop(grace=10), timeout=10)
         assert _running("_worker") == [] and _running("_ticker") == []
@@ -84,12 +91,7 @@ def test_a_lost_cancellation_does_not_keep_the_runner_going(database_url: str,
 def test_stopping_waits_only_so_long_for_a_job_that_will_not_stop(database_url: str,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
-        job_id = await _queued_job(runtime)
-        started, release = _hold_runs(monkeypatch, cancelled="ignored")
-        runner = InProcessRunner(runtime.db, tick=3600)
-        await runner.start()
-        await runner.enqueue(job_id)
-        await asyncio.wait_for(started.wait(), timeout=10)
+        runner, job_id, release = await _runner_in_a_held_job(runtime, monkeypatch, "ignored")
         await asyncio.wait_for(runner.stop(grace=0.2), timeout=10)
         assert len(_running("_worker")) == 1 and _running("_ticker") == []
         release.set()  # the stubborn job ends and records itself; its worker then stops too
