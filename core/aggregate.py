@@ -27,7 +27,8 @@ in one that excludes both, working them out again if a run settled the brand in 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -36,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from .db import Database, advisory_locks
+from .db import Database, advisory_locks, try_advisory_lock
 from .services.context import utcnow
 from .similarity import similarity
 from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
@@ -217,7 +218,8 @@ def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str,
     """Facts of the events matching ``selection`` (a condition on ``e``), one row per tribe
     they count for, as ``columns`` (of ``FACT_COLUMNS``). ``links`` is None for own facts
     only (links 0), else the narrowings given to :func:`_thread_joins`."""
-    linked = _links(d) if links is not None else {**{name: "0" for name in LINKS}, "response_minutes": "NULL"}
+    unlinked = {**{name: "0" for name in LINKS}, "response_minutes": "CAST(NULL AS FLOAT)"}
+    linked = _links(d) if links is not None else unlinked
     exprs = {"campaign": "coalesce(e.campaign_id, '')", "day": d.day, **_own(d), **linked}
     # The fan-out below needs these whatever is asked.
     wanted = dict.fromkeys(("seq", "workspace_id", "brand_id", "member_id", "tribe_id", "ingested_at",
@@ -297,9 +299,9 @@ async def _planner(conn: AsyncConnection, value: str, methods: tuple[str, ...]) 
 @dataclass(frozen=True)
 class Horizon:
     """Where a run stops: the brand's newest committed ``seq``, and its ``agg_state`` counters
-    then: ``touches`` (ingest, merges and tribe edits bump it; a run that sees it moved leaves
-    work pending) and ``restates`` (merges and tribe edits only: a rebuild that sees it moved
-    leaves the rebuild due)."""
+    then: ``touches`` (ingest and what calls for a rebuild bump it; a run that sees it moved
+    leaves work pending) and ``restates`` (what calls for a rebuild only: a rebuild that sees it
+    moved leaves the rebuild due)."""
 
     seq: int
     touches: int
@@ -386,6 +388,68 @@ def _stored_links(table: str, selection: str, facts: str = "event_facts") -> str
     return f"(SELECT * FROM {facts} WHERE {selection} AND ({feeding})) f"
 
 
+# The events a run or a restatement recomputes (see :func:`aggregate` and :func:`restating`).
+IN_AFFECTED = "seq IN (SELECT seq FROM agg_affected)"
+
+
+async def _index_driven(conn: AsyncConnection, on: bool) -> None:
+    """PostgreSQL: plan for a few rows per event at hand, all through indexes, or (``on`` False)
+    back to the defaults. A run or a restatement touches a few rows per event; PostgreSQL would
+    rather hash-join a whole-table scan for the children of thousands of new posts."""
+    if conn.dialect.name != "postgresql":
+        return
+    await _planner(conn, "off" if on else "DEFAULT", ("seqscan", "hashjoin", "mergejoin"))
+    # Costs inflated by those switches would make every statement worth compiling: it never is.
+    await conn.exec_driver_sql(f"SET LOCAL jit = {'off' if on else 'DEFAULT'}")
+
+
+async def _affected_ready(conn: AsyncConnection, d: Dialect) -> None:
+    """The temporary tables of a run, empty."""
+    for ddl in d.temp:
+        await conn.exec_driver_sql(ddl)
+    await conn.exec_driver_sql("DELETE FROM agg_affected")
+
+
+async def _affected_known(conn: AsyncConnection) -> int:
+    """How many events ``agg_affected`` holds; on PostgreSQL the planner told, for the small
+    summaries that hash-join best from here on."""
+    affected = int((await _exec(conn, "SELECT COUNT(*) AS n FROM agg_affected", {})).one().n)
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("ANALYZE agg_affected")
+        await _planner(conn, "on", ("hashjoin",))
+    return affected
+
+
+async def _take_out_links(conn: AsyncConnection, p: dict[str, Any]) -> None:
+    """The links the affected events had so far leave the sums; then their rows go."""
+    for table in AGGREGATES:
+        await _exec(conn, _add(table, _links_of(table, "-"), _stored_links(table, IN_AFFECTED)), p)
+    await _exec(conn, f"DELETE FROM event_facts WHERE {IN_AFFECTED}", p)
+
+
+async def _count_affected(conn: AsyncConnection, d: Dialect, p: dict[str, Any], own: str, links: bool = True,
+                          sign: str = "") -> None:
+    """Add the affected events' facts as they are now to the rollups and member-days (``sign``
+    "-": take them out): the own facts of those matching ``own`` (a condition on ``seq``), and
+    with ``links`` every link, worked out now and stored in ``event_facts``."""
+    await conn.exec_driver_sql("DELETE FROM agg_facts")
+    narrowed = _around("s." + IN_AFFECTED) if links else None
+    await _exec(conn, f"INSERT INTO agg_facts ({', '.join(FACT_COLUMNS)}) "
+                      f"{_facts(d, 'e.' + IN_AFFECTED, await _has_tribes(conn, p['b']), narrowed)}", p)
+    if links:
+        any_link = " OR ".join(f"{name} > 0" for name in LINKS)
+        await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) "
+                          f"SELECT {', '.join(FACT_COLUMNS)} FROM agg_facts WHERE {any_link}", p)
+    for table, (_, names) in AGGREGATES.items():
+        sums = {s: sign + s if s in LINKS else f"{sign}CASE WHEN {own} THEN {s} ELSE 0 END"
+                for s in names if links or s not in LINKS}
+        source = "agg_facts"
+        if table == "member_days":  # facts that add nothing to member-days (likes...) are left out
+            source = (f"(SELECT * FROM agg_facts WHERE {'answer_other_q > 0 OR ' if links else ''}"
+                      f"({own} AND (active > 0 OR positive_amp > 0))) f")
+        await _exec(conn, _add(table, sums, source), p)
+
+
 async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon) -> dict[str, Any]:
     """Bring the brand's links and rollups up to the horizon, incrementally."""
     d = dialect_of(conn)
@@ -393,16 +457,8 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizo
     p = {"w": ws, "b": brand_id, "lo": watermark, "hi": until.seq}
     affected = 0
     if until.seq > watermark:
-        if conn.dialect.name == "postgresql":
-            # An incremental run touches a few rows per new event, all through indexes; PostgreSQL
-            # would rather hash-join a whole-table scan for the children of thousands of new posts.
-            await _planner(conn, "off", ("seqscan", "hashjoin", "mergejoin"))
-            # Costs inflated by those switches would make every statement worth compiling: it never is.
-            await conn.exec_driver_sql("SET LOCAL jit = off")
-        for ddl in d.temp:
-            await conn.exec_driver_sql(ddl)
-        await conn.exec_driver_sql("DELETE FROM agg_affected")
-        await conn.exec_driver_sql("DELETE FROM agg_facts")
+        await _index_driven(conn, True)
+        await _affected_ready(conn, d)
         new = "SELECT {col} FROM events WHERE brand_id = :b AND seq > :lo AND seq <= :hi AND {col} IS NOT NULL"
         await _exec(conn, f"""
             INSERT INTO agg_affected (seq)
@@ -411,33 +467,98 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizo
                 AND e.post_id IN ({new.format(col="in_reply_to")})
             UNION SELECT e.seq FROM events e WHERE e.workspace_id = :w AND e.brand_id || '' = :b
                 AND e.in_reply_to IN ({new.format(col="post_id")})""", p)
-        affected = (await _exec(conn, "SELECT COUNT(*) AS n FROM agg_affected", {})).one().n
-        if conn.dialect.name == "postgresql":  # from here on, the small summaries hash-join best
-            await conn.exec_driver_sql("ANALYZE agg_affected")
-            await _planner(conn, "on", ("hashjoin",))
-        in_affected = "seq IN (SELECT seq FROM agg_affected)"
-        # The links these events had so far leave the sums; then their rows go.
-        for table in AGGREGATES:
-            await _exec(conn, _add(table, _links_of(table, "-"), _stored_links(table, in_affected)), p)
-        await _exec(conn, f"DELETE FROM event_facts WHERE {in_affected}", p)
-        narrowed = _around("s." + in_affected)
-        await _exec(conn, f"INSERT INTO agg_facts ({', '.join(FACT_COLUMNS)}) "
-                          f"{_facts(d, 'e.' + in_affected, await _has_tribes(conn, brand_id), narrowed)}", p)
-        any_link = " OR ".join(f"{name} > 0" for name in LINKS)
-        await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) "
-                          f"SELECT {', '.join(FACT_COLUMNS)} FROM agg_facts WHERE {any_link}", p)
+        affected = await _affected_known(conn)
+        await _take_out_links(conn, p)
         # Back in: every recomputed link, and the own facts of the new events only.
-        is_new = "seq > :lo AND seq <= :hi"
-        for table, (_, names) in AGGREGATES.items():
-            sums = {s: s if s in LINKS else f"CASE WHEN {is_new} THEN {s} ELSE 0 END" for s in names}
-            source = "agg_facts"
-            if table == "member_days":  # facts that add nothing to member-days (likes...) are left out
-                source = (f"(SELECT * FROM agg_facts WHERE answer_other_q > 0 "
-                          f"OR ({is_new} AND (active > 0 OR positive_amp > 0))) f")
-            await _exec(conn, _add(table, sums, source), p)
+        await _count_affected(conn, d, p, "seq > :lo AND seq <= :hi")
     await _settle(conn, brand_id, until, rebuilt=False)
     return {"brand_id": brand_id, "from_seq": watermark, "to_seq": max(watermark, until.seq),
             "events_recomputed": int(affected)}
+
+
+# How many events a restatement recomputes in the transaction that changes them; beyond that,
+# the brand is left to a rebuild in the background (see :func:`restating`).
+RESTATE_LIMIT = 10_000
+
+
+@asynccontextmanager
+async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], events: str,
+                    params: dict[str, Any]) -> AsyncIterator[None]:
+    """Restate the brands' past ``events`` (a condition on ``e``, with ``params``) around what
+    the body changes: who did them (a merge), the tribes they count for (a tribe edit).
+
+    Before the body, their facts leave the sums as they were counted; after it, they come back
+    as they are now, in the same transaction: the scorecards never show the change half done,
+    and the work follows the events changed, not the brand's history.
+
+    Only these events need it. A link compares an event's member with those of its thread (its
+    parent's, its first answer's): when two members become one, or a member changes tribes,
+    the links of a third member's events, compared with either, stay what they were.
+
+    The brand is left to a rebuild instead (as before, flagged for the scheduler) when a run
+    or a rebuild of it is under way on PostgreSQL, when a rebuild is already due, or when more
+    than :data:`RESTATE_LIMIT` events are concerned: holding the brand's gate, and so its
+    ingest, that long is worse than a rebuild that does not.
+
+    What is counted is the events up to the watermark (own facts) and the links stored for
+    any event; those after it are counted by the next run, as they are then.
+    """
+    brand_ids = sorted(set(brand_ids))
+    await gate(conn, brand_ids, shared=False)  # batches in flight first, as merges and tribe edits need
+    d = dialect_of(conn)
+    restated, left = [], []
+    for brand_id in brand_ids:
+        state = (await _exec(conn, "SELECT watermark, rebuild FROM agg_state WHERE brand_id = :b",
+                             {"b": brand_id})).first()
+        if state is not None and state.rebuild:
+            left.append(brand_id)
+        elif not await try_advisory_lock(conn, ONE_RUN, brand_id):
+            left.append(brand_id)  # a run is under way: it may count some events as they were
+        elif state is not None and state.watermark > 0:
+            p = {**params, "w": ws, "b": brand_id, "hi": int(state.watermark)}
+            if await _take_out(conn, d, p, events):
+                restated.append(p)
+            else:
+                left.append(brand_id)
+        # Else nothing is counted yet: the next run counts the events as they are then.
+    if left:
+        await mark_pending(conn, ws, left, rebuild=True)
+    yield
+    for p in restated:
+        await _index_driven(conn, True)
+        await _affected_ready(conn, d)
+        await _exec(conn, "INSERT INTO agg_affected (seq) SELECT seq FROM agg_restated WHERE brand_id = :b", p)
+        await _affected_known(conn)
+        await _count_affected(conn, d, p, "seq <= :hi")
+        # A SQLite rebuild that worked its rows out before this sees the brand settled since.
+        await _exec(conn, "UPDATE agg_state SET fresh_as_of = :now WHERE brand_id = :b", {**p, "now": utcnow()})
+    if restated:
+        await _exec(conn, "DELETE FROM agg_restated", {})
+        await _index_driven(conn, False)
+
+
+async def _take_out(conn: AsyncConnection, d: Dialect, p: dict[str, Any], events: str) -> bool:
+    """The first half of :func:`restating` for one brand: the events concerned leave the sums,
+    their own facts as they are now, their links as stored, and are kept in ``agg_restated``.
+    False, with nothing done, if they are too many."""
+    scope = f"e.workspace_id = :w AND e.brand_id || '' = :b AND ({events})"  # through the events' own index
+    many = (await _exec(conn, f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM events e WHERE {scope} LIMIT :limit) c",
+                        {**p, "limit": RESTATE_LIMIT + 1})).one().n
+    if many > RESTATE_LIMIT:
+        return False
+    await _index_driven(conn, True)
+    await _affected_ready(conn, d)
+    await _exec(conn, f"INSERT INTO agg_affected (seq) SELECT e.seq FROM events e WHERE {scope}", p)
+    if await _affected_known(conn) > RESTATE_LIMIT:
+        await _index_driven(conn, False)
+        return False
+    await _take_out_links(conn, p)
+    await _count_affected(conn, d, p, "seq <= :hi", links=False, sign="-")
+    await conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS agg_restated (brand_id VARCHAR(32), seq BIGINT, "
+                               "PRIMARY KEY (brand_id, seq))")
+    await _exec(conn, "INSERT INTO agg_restated (brand_id, seq) SELECT :b, seq FROM agg_affected", p)
+    await _index_driven(conn, False)
+    return True
 
 
 @dataclass(frozen=True)
@@ -487,10 +608,11 @@ async def _rebuild_staged(db: Database, ws: str, brand_id: str, until: Horizon) 
     Measured on 1M events: batches sent during a 10.7 s rebuild waited at most 2.1 s, where
     they used to wait for the whole rebuild; with only what changed written (see
     :func:`_stage_changes`), 0.01 s when little did. If another run or rebuild of the
-    brand settled in between (counting newer events, or after a kit change), the staged rows
-    may be out of date: the write transaction works them out again, holding the writer, as
-    every SQLite rebuild used to. A merge or a tribe edit in between leaves the rebuild due,
-    as it does when it comes just after a rebuild.
+    brand settled in between (counting newer events, or after a kit change), or a merge or a
+    tribe edit restated some of its events (see :func:`restating`), the staged rows may be out
+    of date: the write transaction works them out again, holding the writer, as every SQLite
+    rebuild used to. A merge or a tribe edit left to a rebuild leaves the rebuild due, as it
+    does when it comes just after a rebuild.
 
     The connection is held while waiting for this process's turn to write, unlike
     :meth:`Database.transaction`, which waits first: the pool allows more connections than
@@ -762,8 +884,9 @@ STAGED = ("agg_facts", *(_gathered_into(table) for table in AGGREGATES),
 async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now: datetime | None = None,
                        rebuild: bool = False) -> None:
     """Flag brands as having work for the scheduler: new events (ingest), or with ``rebuild``
-    past events that changed hands (a merge) or tribes (a membership edit), which call for a
-    rebuild. Their scorecards say ``pending`` until it has run.
+    past events changed in a way that calls for a rebuild (a new kit message; a merge or a
+    tribe edit that :func:`restating` leaves to one). Their scorecards say ``pending`` until
+    it has run.
 
     Ingest calls it last, just before commit, inside the shared :func:`gate` it took first: the
     brand's ``agg_state`` row is then locked only for the commit, not for the whole batch.

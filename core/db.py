@@ -81,6 +81,16 @@ async def advisory_locks(conn: AsyncConnection, lock_class: int, keys: Iterable[
         await conn.exec_driver_sql(f"SELECT {function}({lock_class}, hashtext($1))", (key,))
 
 
+async def try_advisory_lock(conn: AsyncConnection, lock_class: int, key: str) -> bool:
+    """Take the PostgreSQL transaction-level advisory lock ``(lock_class, hashtext(key))`` if it
+    is free, without waiting; whether it was. Always True on SQLite, where a writer holds the
+    database for its whole transaction."""
+    if conn.dialect.name != "postgresql":
+        return True
+    result = await conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({lock_class}, hashtext($1))", (key,))
+    return bool(result.scalar())
+
+
 def insert_for(conn: AsyncConnection, table: sa.Table) -> Any:
     """The dialect's INSERT for ``table``, which knows ``on_conflict_do_nothing`` on both backends."""
     if conn.dialect.name == "postgresql":

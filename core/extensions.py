@@ -47,6 +47,10 @@ class MetricContext(Protocol):
       without links (likes, impressions, unanswered posts...) have no row: count them in
       ``rollups``.
 
+    Rows of ``rollups`` and ``member_days`` are kept by adding and taking out: one whose sums
+    are all 0 may stay (a merged-away member's days, a link that went), so count members or
+    days on a sum (``active > 0``), not on the row.
+
     In SQL given to :meth:`scalar`, ``{where}`` is the scope and period condition and
     ``{scope}`` the scope alone; ``:from_day`` and ``:to_day`` bound the period [from, to).
     """

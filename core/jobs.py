@@ -152,7 +152,7 @@ async def sweep(db: Database, older_than: timedelta = STALE) -> list[tuple[str, 
 async def schedule_pending(db: Database, debounce: timedelta = DEBOUNCE) -> list[str]:
     """Queue an aggregation for each brand with new events (touched at least ``debounce`` ago)
     that has none queued or running: clients that only send events see scorecards catch up.
-    Brands flagged by a merge or a tribe edit get a rebuild instead."""
+    Brands flagged for a rebuild (see :func:`~tribeops.core.aggregate.mark_pending`) get one instead."""
     s = t.agg_state.c
     busy = sa.select(J.subject).where(J.status.in_(("queued", "running")), J.subject == s.brand_id,
                                       J.kind.in_(("scorecards.aggregate", "scorecards.rebuild")))

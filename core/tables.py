@@ -257,11 +257,12 @@ agg_state = sa.Table(
     sa.Column("pending", sa.Integer(), nullable=False),
     sa.Column("fresh_as_of", UTCDateTime(), nullable=True),
     sa.Column("touched_at", UTCDateTime(), nullable=True),
-    # Merges and tribe edits change who did what in the past: the next run is a rebuild.
+    # Past events changed in a way left to a rebuild (a new kit message; a merge or tribe edit
+    # too large to restate at once, see aggregate.restating): the next run is a rebuild.
     sa.Column("rebuild", sa.Integer(), nullable=False, server_default="0"),
-    # Bumped by every ingest, merge and tribe edit: a run that sees it moved leaves work pending.
+    # Bumped by every ingest and by what calls for a rebuild: a run that sees it moved leaves work pending.
     sa.Column("touches", sa.BigInteger(), nullable=False, server_default="0"),
-    # Bumped by merges and tribe edits only: a rebuild that sees it moved leaves the rebuild due.
+    # Bumped by what calls for a rebuild only: a rebuild that sees it moved leaves the rebuild due.
     sa.Column("restates", sa.BigInteger(), nullable=False, server_default="0"),
 )
 

@@ -44,8 +44,10 @@ class MemberController(Controller):
                            data: Annotated[MergeRequest, body({"member_id": "mbr_01JD0000000000000000000001"},
                                                               "The member to merge into this one.")]) -> Member:
         """Two identities of one person become one member: identities, events and tribes move over.
-        The scorecards of the brands they were active for are rebuilt shortly after (until then
-        they answer `pending: true`)."""
+        Their past events are recounted in the same transaction, so the scorecards show the merge
+        at once; past 10,000 events (or while an aggregation of the brand is running, on
+        PostgreSQL) the brand is rebuilt shortly after instead, and its scorecards answer
+        `pending: true` until then."""
         async with runtime.db.transaction() as conn:
             return await MemberService(conn, caller).merge(member_id, data.member_id)
 
@@ -60,7 +62,7 @@ class TribeMemberController(Controller):
                                data: Annotated[TribeMemberAdd, body({"member_id": "mbr_01JD0000000000000000000000"},
                                                                     "The member to add.")]) -> TribeMembership:
         """The member joins the tribe by hand (lifting an earlier removal). Their past events count
-        for the tribe once the brand's scorecards are rebuilt, shortly after."""
+        for the tribe at once (recounted as for a merge)."""
         async with runtime.db.transaction() as conn:
             return await MemberService(conn, caller).add_to_tribe(tribe_id, data.member_id)
 
@@ -69,6 +71,6 @@ class TribeMemberController(Controller):
     async def remove_tribe_member(self, runtime: Runtime, caller: CallerDep, tribe_id: Annotated[str, IdParam],
                                   member_id: MemberIdParam) -> None:
         """The member leaves the tribe and the tribe's rules will not add them back. Their past
-        events stop counting for the tribe once the brand's scorecards are rebuilt, shortly after."""
+        events stop counting for the tribe at once (recounted as for a merge)."""
         async with runtime.db.transaction() as conn:
             await MemberService(conn, caller).remove_from_tribe(tribe_id, member_id)

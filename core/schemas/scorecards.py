@@ -55,8 +55,9 @@ class Scorecard(msgspec.Struct, kw_only=True):
     fresh_as_of: Timestamp | None
     """When the aggregates were last brought up to date (null: never aggregated yet)."""
     pending: bool
-    """Events arrived, or a member merge or tribe edit re-attributed past events, since
-    ``fresh_as_of``; an aggregation (or a rebuild) will pick them up shortly."""
+    """Events arrived since ``fresh_as_of``, or past events changed in a way that calls for a
+    rebuild (a new kit message; a merge or tribe edit too large to recount at once); an
+    aggregation (or a rebuild) will pick them up shortly."""
     errors: Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(max_length=100)] = []
     """Metrics whose computation failed (a plugin's, for instance), named with their plugin."""
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import sqlalchemy as sa
 
 from .. import tables as t
-from ..aggregate import mark_pending
+from ..aggregate import restating
 from ..errors import FieldError, NotFound, ValidationFailed
 from ..members import members_gate
 from ..pagination import paginate
@@ -16,6 +17,10 @@ from ..schemas.members import Activity, Identity, Member, TribeMembership
 from .context import Service, utcnow
 
 M, I, E, TM = t.members.c, t.member_identities.c, t.events.c, t.tribe_members.c
+# The brand of a member's events, as an expression: SQLite, with no statistics, would rather
+# walk the workspace's events in brand order (its brand index yields DISTINCT brands sorted)
+# than look the member's up by their own index.
+_brand_of_event = (E.brand_id + "").label("brand_id")
 
 
 class MemberService(Service):
@@ -77,7 +82,7 @@ class MemberService(Service):
         if member_id == other_id:
             raise ValidationFailed([FieldError("/member_id", "A member cannot be merged into itself.")])
         # Batches in flight first (their events may be on either member, in any brand), then the
-        # brands' gates (in _restate): the lock order of ingest.
+        # brands' gates (in restating): the lock order of ingest.
         await members_gate(self.conn, self.ws, shared=False)
         target = await self.get(member_id)
         if target.merged_into:
@@ -86,17 +91,19 @@ class MemberService(Service):
                                                                     M.id == other_id))).first()
         if other is None or other.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {other_id!r} to merge in this workspace.")])
-        await self._restate(members=(member_id, other_id))
-        ws_other = (I.workspace_id == self.ws, I.member_id == other_id)
-        await self.conn.execute(sa.update(t.member_identities).where(*ws_other).values(member_id=member_id))
-        await self.conn.execute(sa.update(t.events).where(E.workspace_id == self.ws, E.member_id == other_id)
-                                .values(member_id=member_id))
-        mine = set((await self.conn.execute(sa.select(TM.tribe_id).where(TM.member_id == member_id))).scalars())
-        await self.conn.execute(sa.delete(t.tribe_members).where(TM.member_id == other_id, TM.tribe_id.in_(mine)))
-        await self.conn.execute(sa.update(t.tribe_members).where(TM.member_id == other_id)
-                                .values(member_id=member_id))
-        await self.conn.execute(sa.update(t.members).where(M.id == other_id)
-                                .values(merged_into=member_id, updated_at=utcnow()))
+        # Their events in every brand now belong to one member, in the tribes of both, and
+        # replies between the two are no longer between members: restated.
+        async with await self._restating(members=(member_id, other_id)):
+            ws_other = (I.workspace_id == self.ws, I.member_id == other_id)
+            await self.conn.execute(sa.update(t.member_identities).where(*ws_other).values(member_id=member_id))
+            await self.conn.execute(sa.update(t.events).where(E.workspace_id == self.ws, E.member_id == other_id)
+                                    .values(member_id=member_id))
+            mine = set((await self.conn.execute(sa.select(TM.tribe_id).where(TM.member_id == member_id))).scalars())
+            await self.conn.execute(sa.delete(t.tribe_members).where(TM.member_id == other_id, TM.tribe_id.in_(mine)))
+            await self.conn.execute(sa.update(t.tribe_members).where(TM.member_id == other_id)
+                                    .values(member_id=member_id))
+            await self.conn.execute(sa.update(t.members).where(M.id == other_id)
+                                    .values(merged_into=member_id, updated_at=utcnow()))
         return await self.get(member_id)
 
     async def add_to_tribe(self, tribe_id: str, member_id: str) -> TribeMembership:
@@ -105,11 +112,12 @@ class MemberService(Service):
         row = (await self.conn.execute(sa.select(t.members).where(M.workspace_id == self.ws, M.id == member_id))).first()
         if row is None or row.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {member_id!r} in this workspace.")])
-        await self._restate(tribe_id=tribe_id)
         now = utcnow()
-        await self.conn.execute(sa.delete(t.tribe_members).where(TM.tribe_id == tribe_id, TM.member_id == member_id))
-        await self.conn.execute(sa.insert(t.tribe_members).values(workspace_id=self.ws, tribe_id=tribe_id,
-                                                                  member_id=member_id, source="manual", created_at=now))
+        async with await self._restating(tribe_id=tribe_id, member_id=member_id):
+            await self.conn.execute(sa.delete(t.tribe_members).where(TM.tribe_id == tribe_id,
+                                                                     TM.member_id == member_id))
+            await self.conn.execute(sa.insert(t.tribe_members).values(
+                workspace_id=self.ws, tribe_id=tribe_id, member_id=member_id, source="manual", created_at=now))
         return TribeMembership(tribe_id=tribe_id, member_id=member_id, source="manual", created_at=now)
 
     async def remove_from_tribe(self, tribe_id: str, member_id: str) -> None:
@@ -119,18 +127,25 @@ class MemberService(Service):
             TM.workspace_id == self.ws, TM.tribe_id == tribe_id, TM.member_id == member_id))).scalar()
         if found is None or found == "excluded":
             raise NotFound("tribe member", member_id)
-        await self._restate(tribe_id=tribe_id)
-        await self.conn.execute(sa.update(t.tribe_members).where(TM.tribe_id == tribe_id, TM.member_id == member_id)
-                                .values(source="excluded", created_at=utcnow()))
+        async with await self._restating(tribe_id=tribe_id, member_id=member_id):
+            await self.conn.execute(sa.update(t.tribe_members).where(TM.tribe_id == tribe_id,
+                                                                     TM.member_id == member_id)
+                                    .values(source="excluded", created_at=utcnow()))
 
-    async def _restate(self, *, members: tuple[str, ...] = (), tribe_id: str | None = None) -> None:
-        """Rebuild the tribe's brand, or the brands these members have events in: their past
-        events now count for other tribes, or belong to someone else."""
+    async def _restating(self, *, members: tuple[str, ...] = (), tribe_id: str | None = None,
+                         member_id: str | None = None) -> AbstractAsyncContextManager[None]:
+        """Restate, around the change, the past events that change hands or tribes: in the brands
+        these members have events in, all of theirs; in the tribe's brand, those of the member
+        that its tribes decide (no tribe of their own). See :func:`~tribeops.core.aggregate.restating`."""
         if tribe_id is not None:
             query = sa.select(t.tribes.c.brand_id).where(t.tribes.c.id == tribe_id)
+            events, params = "e.member_id = :m0 AND e.tribe_id IS NULL", {"m0": member_id}
         else:
-            query = sa.select(E.brand_id).distinct().where(E.workspace_id == self.ws, E.member_id.in_(members))
-        await mark_pending(self.conn, self.ws, list((await self.conn.execute(query)).scalars()), rebuild=True)
+            query = sa.select(_brand_of_event).distinct().where(E.workspace_id == self.ws, E.member_id.in_(members))
+            events = f"e.member_id IN ({', '.join(f':m{i}' for i in range(len(members)))})"
+            params = {f"m{i}": m for i, m in enumerate(members)}
+        brands = list((await self.conn.execute(query)).scalars())
+        return restating(self.conn, self.ws, brands, events, params)
 
     async def _require(self, table: sa.Table, object_id: str, kind: str) -> None:
         found = (await self.conn.execute(sa.select(table.c.id).where(table.c.workspace_id == self.ws,

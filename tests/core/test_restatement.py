@@ -1,0 +1,181 @@
+"""Merges and tribe edits restate the past events they change, in their own transaction: the
+figures are then exactly those of a rebuild, with no rebuild run."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tribeops.core import aggregate
+from tribeops.core.db import advisory_locks
+from tribeops.core.ingest import ingest_batch
+from tribeops.core.runtime import Runtime
+from tribeops.core.schemas.tribes import TribeCreate, TribeRules
+from tribeops.core.services.members import MemberService
+from tribeops.core.services.tribes import TribeService
+
+from ..api.test_scorecards import _e, conversation
+from ..scenarios import run_scenario, workspace_with_brand
+from .test_aggregation_runs import _aggregates
+
+
+def _network(actor: str) -> str:
+    """Each actor on one network, two networks in all: one member per actor."""
+    return "instagram" if actor in ("bob", "gina", "ivy", "kim") else "x"
+
+
+async def _member(runtime: Runtime, caller: Any, handle: str) -> str:
+    async with runtime.db.reading() as conn:
+        return (await conn.execute(sa.text("SELECT member_id FROM member_identities WHERE workspace_id = :w "
+                                           "AND external_id = :h"), {"w": caller.workspace_id, "h": handle})).one()[0]
+
+
+async def _flags(runtime: Runtime, brand: str) -> tuple[int, int]:
+    async with runtime.db.reading() as conn:
+        row = (await conn.execute(sa.text("SELECT pending, rebuild FROM agg_state WHERE brand_id = :b"),
+                                  {"b": brand})).one()
+        return int(row.pending), int(row.rebuild)
+
+
+async def _counted(runtime: Runtime, caller: Any) -> tuple[str, str, str]:
+    """A brand with the whole conversation counted by runs, tribes by rule (#brew), by hand
+    (Fans) and given by events; returns (brand, Brewers, Fans)."""
+    caller_ws = caller.workspace_id
+    async with runtime.db.transaction() as conn:
+        brand = (await conn.execute(sa.text("SELECT id FROM brands WHERE workspace_id = :w"), {"w": caller_ws})).scalar()
+        tribes = TribeService(conn, caller)
+        brewers = (await tribes.create(TribeCreate(brand_id=brand, name="Brewers",
+                                                   rules=TribeRules(hashtags=["brew"])))).id
+        fans = (await tribes.create(TribeCreate(brand_id=brand, name="Fans"))).id
+    items = [{**_e("X0", "post", "dan", "2026-03-01T08:00:00Z", "x0", None, "My #brew setup"), "brand_id": brand}]
+    for i, event in enumerate(conversation()):
+        item = {**event, "brand_id": brand, "network": _network(event["actor"]["id"])}
+        if i % 5 == 2:
+            item["tribe_id"] = fans
+        items.append(item)
+    for batch in (items[:12], items[12:]):
+        assert (await ingest_batch(runtime.db, runtime.registry, caller, batch)).result.rejected == []
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller_ws, brand)
+    return brand, brewers, fans
+
+
+async def _rebuilt(runtime: Runtime, caller: Any, brand: str) -> dict[str, list[tuple[Any, ...]]]:
+    await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+    return await _aggregates(runtime, brand)
+
+
+def test_merges_and_tribe_edits_leave_exactly_the_figures_of_a_rebuild(database_url: str) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, _ = await workspace_with_brand(runtime)
+        brand, brewers, fans = await _counted(runtime, caller)
+        # Not counted yet when the merges come: a reply of bob's to anna and the brand's answer to it.
+        late = [{**_e("L1", "reply", "bob", "2026-03-03T09:00:00Z", "r2", "m1", "Me too"), "brand_id": brand,
+                 "network": _network("bob")},
+                {**_e("L2", "reply", "acme", "2026-03-03T09:30:00Z", "br3", "r2", "Thanks bob"), "brand_id": brand}]
+        assert (await ingest_batch(runtime.db, runtime.registry, caller, late)).result.rejected == []
+        before = await _aggregates(runtime, brand)
+        who = {h: await _member(runtime, caller, h) for h in ("anna", "bob", "dan", "erin", "kim", "gina")}
+        for change in (
+            # bob's reply to anna becomes anna's reply to herself: no longer between members.
+            lambda members: members.merge(who["anna"], who["bob"]),
+            # erin's question, first answered by dan, becomes answered by its own asker.
+            lambda members: members.merge(who["erin"], who["dan"]),
+            lambda members: members.add_to_tribe(fans, who["kim"]),
+            lambda members: members.add_to_tribe(brewers, who["gina"]),
+            lambda members: members.remove_from_tribe(brewers, who["erin"]),  # in it by rule, as dan
+        ):
+            async with runtime.db.transaction() as conn:
+                await change(MemberService(conn, caller))
+            assert (await _flags(runtime, brand))[1] == 0  # restated in place, no rebuild due
+        restated = await _aggregates(runtime, brand)
+        assert restated != before
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)  # counts L1 and L2
+        counted = await _aggregates(runtime, brand)
+        assert await _rebuilt(runtime, caller, brand) == counted
+
+    run_scenario(database_url, scenario)
+
+
+def test_random_merges_and_tribe_edits_between_runs_match_a_rebuild(database_url: str) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        for seed in range(3):
+            rng = random.Random(seed)
+            caller, _ = await workspace_with_brand(runtime)
+            brand, brewers, fans = await _counted(runtime, caller)
+            handles = ["anna", "bob", "carla", "dan", "erin", "frank", "gina", "hank", "kim"]
+            merged: set[str] = set()
+            for step in range(8):
+                members = {h: await _member(runtime, caller, h) for h in handles}
+                async with runtime.db.transaction() as conn:
+                    service = MemberService(conn, caller)
+                    action = rng.choice(("merge", "add", "remove", "events"))
+                    keep, other = rng.sample([h for h in handles if h not in merged], 2)
+                    if action == "merge":
+                        await service.merge(members[keep], members[other])
+                        merged.add(other)
+                    elif action == "add":
+                        await service.add_to_tribe(rng.choice((brewers, fans)), members[keep])
+                    elif action == "remove":
+                        await service.add_to_tribe(fans, members[keep])
+                        await service.remove_from_tribe(fans, members[keep])
+                if action == "events":  # replies between members, some answered by the brand
+                    batch = [{**_e(f"R{seed}-{step}", "reply", keep, "2026-03-04T09:00:00Z", f"rp{step}",
+                                   rng.choice(("m1", "Q1", "Q2", "n1", "B1")), "Sure"), "brand_id": brand,
+                              "network": _network(keep)},
+                             {**_e(f"A{seed}-{step}", "reply", "acme", "2026-03-04T09:30:00Z", f"ra{step}",
+                                   f"rp{step}", "Thanks"), "brand_id": brand}]
+                    assert (await ingest_batch(runtime.db, runtime.registry, caller, batch)).result.rejected == []
+                if rng.random() < 0.5:
+                    await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+                assert (await _flags(runtime, brand))[1] == 0
+            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+            counted = await _aggregates(runtime, brand)
+            assert await _rebuilt(runtime, caller, brand) == counted, f"seed {seed}"
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_merge_of_too_many_events_is_left_to_a_rebuild(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, _ = await workspace_with_brand(runtime)
+        brand, _, _ = await _counted(runtime, caller)
+        before = await _aggregates(runtime, brand)
+        monkeypatch.setattr(aggregate, "RESTATE_LIMIT", 4)  # anna alone has 6 events
+        async with runtime.db.transaction() as conn:
+            await MemberService(conn, caller).merge(await _member(runtime, caller, "anna"),
+                                                    await _member(runtime, caller, "bob"))
+        assert await _flags(runtime, brand) == (1, 1)
+        assert await _aggregates(runtime, brand) == before  # nothing half restated
+        monkeypatch.setattr(aggregate, "RESTATE_LIMIT", 10_000)
+        async with runtime.db.transaction() as conn:  # with a rebuild due, edits do not restate either
+            await MemberService(conn, caller).add_to_tribe(
+                (await conn.execute(sa.text("SELECT id FROM tribes WHERE brand_id = :b AND name = 'Fans'"),
+                                    {"b": brand})).scalar(), await _member(runtime, caller, "kim"))
+        assert await _aggregates(runtime, brand) == before
+        rebuilt = await _rebuilt(runtime, caller, brand)
+        assert rebuilt != before and await _flags(runtime, brand) == (0, 0)
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_merge_during_a_run_is_left_to_a_rebuild(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs hold the one writer: a merge cannot come during one")
+
+    async def scenario(runtime: Runtime) -> None:
+        caller, _ = await workspace_with_brand(runtime)
+        brand, _, _ = await _counted(runtime, caller)
+        before = await _aggregates(runtime, brand)
+        async with runtime.db.transaction() as run:  # a run of the brand under way
+            await advisory_locks(run, aggregate.ONE_RUN, [brand], shared=False)
+            async with runtime.db.transaction() as conn:
+                await MemberService(conn, caller).merge(await _member(runtime, caller, "anna"),
+                                                        await _member(runtime, caller, "bob"))
+        assert await _flags(runtime, brand) == (1, 1)
+        assert await _aggregates(runtime, brand) == before
+        assert await _rebuilt(runtime, caller, brand) != before
+
+    run_scenario(database_url, scenario)
