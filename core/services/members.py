@@ -72,7 +72,7 @@ class MemberService(Service):
             sa.select(E.kind, sa.func.count().label("n")).where(*scoped).group_by(E.kind))}
         span = (await self.conn.execute(sa.select(sa.func.min(E.occurred_at), sa.func.max(E.occurred_at))
                                         .where(*scoped))).one()
-        brands = (await self.conn.execute(sa.select(E.brand_id).where(*scoped).distinct())).scalars().all()
+        brands = (await self.conn.execute(sa.select(_brand_of_event).where(*scoped).distinct())).scalars().all()
         first, last = span  # min/max keep the column's type, so these come back as aware datetimes
         return Activity(events=sum(by_kind.values()), first_at=first, last_at=last, by_kind=by_kind,
                         brand_ids=sorted(brands))
