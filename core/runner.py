@@ -44,10 +44,14 @@ class InProcessRunner:
         """
         self._stopping.set()
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
         if not tasks:
             return
+        # Only the job in hand is cancelled: the scheduler ends its tick and stops at its next
+        # turn, which stopping brings at once. A SQLite write transaction cancelled mid-statement
+        # keeps the write lock on a connection that is never closed: the next writer waited out
+        # its whole busy timeout (30 s), then failed with "database is locked".
+        ticker, worker = tasks
+        worker.cancel()
         done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in done:
             with contextlib.suppress(asyncio.CancelledError, Exception):

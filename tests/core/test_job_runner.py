@@ -8,8 +8,10 @@ import asyncio
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from tribeops.core import aggregate, jobs
+from tribeops.core import runner as runner_module
 from tribeops.core.runner import InProcessRunner
 from tribeops.core.runtime import Runtime
 
@@ -98,5 +100,41 @@ def test_stopping_waits_only_so_long_for_a_job_that_will_not_stop(database_url: 
         assert await jobs.wait(runtime.db, job_id, timeout=10) == "succeeded"
         await asyncio.sleep(0.1)
         assert _running("_worker") == []
+
+    run_scenario(database_url, scenario)
+
+
+def test_stopping_lets_the_scheduler_finish_its_tick(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick stopped in the middle of a statement would leave its transaction open (on SQLite
+    the write lock stays with a connection that is never closed, and the next writer waits out
+    its busy timeout, then fails): the scheduler is left to end its tick instead."""
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        in_tick = asyncio.Event()
+
+        async def slow_tick(db: Any, *args: Any) -> list[str]:
+            async with db.transaction() as conn:
+                await conn.execute(sa.text("UPDATE brands SET name = 'Ticked' WHERE id = :b"), {"b": brand})
+                in_tick.set()
+                await conn.execute(sa.text("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                                           "WHERE x < 2000000) SELECT COUNT(*) FROM c"))
+            return []
+
+        monkeypatch.setattr(runner_module, "schedule_pending", slow_tick)
+        runner = InProcessRunner(runtime.db, tick=3600)
+        await runner.start()
+        await asyncio.wait_for(in_tick.wait(), timeout=10)
+        await asyncio.sleep(0.05)  # well into the statement
+        await asyncio.wait_for(runner.stop(grace=10), timeout=15)
+        assert _running("_ticker") == []
+
+        async def write() -> None:
+            async with runtime.db.transaction() as conn:
+                await conn.execute(sa.text("UPDATE brands SET name = 'After' WHERE id = :b"), {"b": brand})
+
+        await asyncio.wait_for(write(), timeout=5)
+        async with runtime.db.reading() as conn:
+            assert (await conn.execute(sa.text("SELECT name FROM brands WHERE id = :b"), {"b": brand})).scalar() \
+                == "After"
 
     run_scenario(database_url, scenario)
