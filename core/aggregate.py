@@ -549,9 +549,7 @@ async def _take_out(conn: AsyncConnection, d: Dialect, p: dict[str, Any], events
     await _index_driven(conn, True)
     await _affected_ready(conn, d)
     await _exec(conn, f"INSERT INTO agg_affected (seq) SELECT e.seq FROM events e WHERE {scope}", p)
-    if await _affected_known(conn) > RESTATE_LIMIT:
-        await _index_driven(conn, False)
-        return False
+    await _affected_known(conn)
     await _take_out_links(conn, p)
     await _count_affected(conn, d, p, "seq <= :hi", links=False, sign="-")
     await conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS agg_restated (brand_id VARCHAR(32), seq BIGINT, "
