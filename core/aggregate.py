@@ -404,7 +404,8 @@ async def _index_driven(conn: AsyncConnection, on: bool) -> None:
 
 
 async def _affected_ready(conn: AsyncConnection, d: Dialect) -> None:
-    """The temporary tables of a run, empty."""
+    """The temporary tables of a run, empty, and the planner set for a few rows per event."""
+    await _index_driven(conn, True)
     for ddl in d.temp:
         await conn.exec_driver_sql(ddl)
     await conn.exec_driver_sql("DELETE FROM agg_affected")
@@ -457,7 +458,6 @@ async def aggregate(conn: AsyncConnection, ws: str, brand_id: str, until: Horizo
     p = {"w": ws, "b": brand_id, "lo": watermark, "hi": until.seq}
     affected = 0
     if until.seq > watermark:
-        await _index_driven(conn, True)
         await _affected_ready(conn, d)
         new = "SELECT {col} FROM events WHERE brand_id = :b AND seq > :lo AND seq <= :hi AND {col} IS NOT NULL"
         await _exec(conn, f"""
@@ -525,7 +525,6 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
         await mark_pending(conn, ws, left, rebuild=True)
     yield
     for p in restated:
-        await _index_driven(conn, True)
         await _affected_ready(conn, d)
         await _exec(conn, "INSERT INTO agg_affected (seq) SELECT seq FROM agg_restated WHERE brand_id = :b", p)
         await _affected_known(conn)
@@ -542,14 +541,12 @@ async def _take_out(conn: AsyncConnection, d: Dialect, p: dict[str, Any], events
     their own facts as they are now, their links as stored, and are kept in ``agg_restated``.
     False, with nothing done, if they are too many."""
     scope = f"e.workspace_id = :w AND e.brand_id || '' = :b AND ({events})"  # through the events' own index
-    many = (await _exec(conn, f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM events e WHERE {scope} LIMIT :limit) c",
-                        {**p, "limit": RESTATE_LIMIT + 1})).one().n
-    if many > RESTATE_LIMIT:
-        return False
-    await _index_driven(conn, True)
     await _affected_ready(conn, d)
-    await _exec(conn, f"INSERT INTO agg_affected (seq) SELECT e.seq FROM events e WHERE {scope}", p)
-    await _affected_known(conn)
+    await _exec(conn, f"INSERT INTO agg_affected (seq) SELECT e.seq FROM events e WHERE {scope} LIMIT :limit",
+                {**p, "limit": RESTATE_LIMIT + 1})
+    if await _affected_known(conn) > RESTATE_LIMIT:
+        await _index_driven(conn, False)
+        return False
     await _take_out_links(conn, p)
     await _count_affected(conn, d, p, "seq <= :hi", links=False, sign="-")
     await conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS agg_restated (brand_id VARCHAR(32), seq BIGINT, "

@@ -50,7 +50,7 @@ class InProcessRunner:
         # turn, which stopping brings at once. A SQLite write transaction cancelled mid-statement
         # keeps the write lock on a connection that is never closed: the next writer waited out
         # its whole busy timeout (30 s), then failed with "database is locked".
-        ticker, worker = tasks
+        _, worker = tasks
         worker.cancel()
         done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in done:

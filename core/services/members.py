@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,7 +94,7 @@ class MemberService(Service):
             raise ValidationFailed([FieldError("/member_id", f"No member {other_id!r} to merge in this workspace.")])
         # Their events in every brand now belong to one member, in the tribes of both, and
         # replies between the two are no longer between members: restated.
-        async with await self._restating(members=(member_id, other_id)):
+        async with self._restating(members=(member_id, other_id)):
             ws_other = (I.workspace_id == self.ws, I.member_id == other_id)
             await self.conn.execute(sa.update(t.member_identities).where(*ws_other).values(member_id=member_id))
             await self.conn.execute(sa.update(t.events).where(E.workspace_id == self.ws, E.member_id == other_id)
@@ -113,7 +114,7 @@ class MemberService(Service):
         if row is None or row.merged_into:
             raise ValidationFailed([FieldError("/member_id", f"No member {member_id!r} in this workspace.")])
         now = utcnow()
-        async with await self._restating(tribe_id=tribe_id, member_id=member_id):
+        async with self._restating(tribe_id=tribe_id, member_id=member_id):
             await self.conn.execute(sa.delete(t.tribe_members).where(TM.tribe_id == tribe_id,
                                                                      TM.member_id == member_id))
             await self.conn.execute(sa.insert(t.tribe_members).values(
@@ -127,13 +128,14 @@ class MemberService(Service):
             TM.workspace_id == self.ws, TM.tribe_id == tribe_id, TM.member_id == member_id))).scalar()
         if found is None or found == "excluded":
             raise NotFound("tribe member", member_id)
-        async with await self._restating(tribe_id=tribe_id, member_id=member_id):
+        async with self._restating(tribe_id=tribe_id, member_id=member_id):
             await self.conn.execute(sa.update(t.tribe_members).where(TM.tribe_id == tribe_id,
                                                                      TM.member_id == member_id)
                                     .values(source="excluded", created_at=utcnow()))
 
+    @asynccontextmanager
     async def _restating(self, *, members: tuple[str, ...] = (), tribe_id: str | None = None,
-                         member_id: str | None = None) -> AbstractAsyncContextManager[None]:
+                         member_id: str | None = None) -> AsyncIterator[None]:
         """Restate, around the change, the past events that change hands or tribes: in the brands
         these members have events in, all of theirs; in the tribe's brand, those of the member
         that its tribes decide (no tribe of their own). See :func:`~tribeops.core.aggregate.restating`."""
@@ -145,7 +147,8 @@ class MemberService(Service):
             events = f"e.member_id IN ({', '.join(f':m{i}' for i in range(len(members)))})"
             params = {f"m{i}": m for i, m in enumerate(members)}
         brands = list((await self.conn.execute(query)).scalars())
-        return restating(self.conn, self.ws, brands, events, params)
+        async with restating(self.conn, self.ws, brands, events, params):
+            yield
 
     async def _require(self, table: sa.Table, object_id: str, kind: str) -> None:
         found = (await self.conn.execute(sa.select(table.c.id).where(table.c.workspace_id == self.ws,
