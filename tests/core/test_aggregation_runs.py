@@ -114,6 +114,14 @@ def test_batches_of_one_brand_are_stored_side_by_side_and_a_horizon_waits_for_th
     run_scenario(database_url, scenario)
 
 
+async def _flags(runtime: Runtime, brand: str) -> tuple[int, int]:
+    """The brand's ``pending`` and ``rebuild`` flags."""
+    async with runtime.db.reading() as conn:
+        row = (await conn.execute(sa.text("SELECT pending, rebuild FROM agg_state WHERE brand_id = :b"),
+                                  {"b": brand})).one()
+        return int(row.pending), int(row.rebuild)
+
+
 async def _aggregates(runtime: Runtime, brand: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every aggregate row of the brand (zero rows left out), in a stable order."""
     out = {}
@@ -160,10 +168,7 @@ def test_a_rebuild_is_done_even_if_events_keep_coming(database_url: str) -> None
         await ingest_batch(runtime.db, runtime.registry, caller, [ev.like(actor="b")])  # during the rebuild
         async with runtime.db.transaction() as conn:
             await aggregate.rebuild(conn, caller.workspace_id, brand, until)
-        async with runtime.db.reading() as conn:
-            state = (await conn.execute(sa.text("SELECT pending, rebuild FROM agg_state WHERE brand_id = :b"),
-                                        {"b": brand})).one()
-        assert (state.pending, state.rebuild) == (1, 0)  # the new like waits for an incremental run
+        assert await _flags(runtime, brand) == (1, 0)  # the new like waits for an incremental run
         await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
         assert (await _state(runtime, brand))[:2] == (0, 2)
 

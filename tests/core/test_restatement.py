@@ -19,7 +19,7 @@ from tribeops.core.services.tribes import TribeService
 
 from ..api.test_scorecards import _e, conversation
 from ..scenarios import run_scenario, workspace_with_brand
-from .test_aggregation_runs import _aggregates
+from .test_aggregation_runs import _aggregates, _flags
 
 
 def _network(actor: str) -> str:
@@ -31,13 +31,6 @@ async def _member(runtime: Runtime, caller: Any, handle: str) -> str:
     async with runtime.db.reading() as conn:
         return (await conn.execute(sa.text("SELECT member_id FROM member_identities WHERE workspace_id = :w "
                                            "AND external_id = :h"), {"w": caller.workspace_id, "h": handle})).one()[0]
-
-
-async def _flags(runtime: Runtime, brand: str) -> tuple[int, int]:
-    async with runtime.db.reading() as conn:
-        row = (await conn.execute(sa.text("SELECT pending, rebuild FROM agg_state WHERE brand_id = :b"),
-                                  {"b": brand})).one()
-        return int(row.pending), int(row.rebuild)
 
 
 async def _counted(runtime: Runtime, caller: Any) -> tuple[str, str, str]:
