@@ -334,17 +334,20 @@ async def horizon(db: Database, ws: str, brand_id: str) -> Horizon:
 
 async def run(db: Database, kind: str, ws: str, brand_id: str) -> dict[str, Any]:
     """Run ``scorecards.aggregate`` (incremental) or ``scorecards.rebuild`` for a brand."""
-    if kind == "scorecards.rebuild":
-        # In short transactions of their own: the run itself then holds no event row, which a
-        # resent batch or a merge would wait for while holding what the run needs last.
-        await refresh_similarities(db, ws, brand_id)
+    # In short transactions of their own: the run itself then holds no event row, which a
+    # resent batch or a merge would wait for while holding what the run needs last. A rebuild
+    # measures every campaign event again; an incremental run only after a kit message changed,
+    # restating what changed (see :func:`refresh_similarities`).
+    remeasured = await refresh_similarities(db, ws, brand_id, restate=kind != "scorecards.rebuild")
     until = await horizon(db, ws, brand_id)
     if kind == "scorecards.rebuild" and db.dialect == "sqlite":
-        return await _rebuild_staged(db, ws, brand_id, until)
-    async with db.transaction() as conn:
-        await advisory_locks(conn, ONE_RUN, [brand_id], shared=False)  # one run per brand at a time
-        work = rebuild if kind == "scorecards.rebuild" else aggregate
-        return await work(conn, ws, brand_id, until)
+        result = await _rebuild_staged(db, ws, brand_id, until)
+    else:
+        async with db.transaction() as conn:
+            await advisory_locks(conn, ONE_RUN, [brand_id], shared=False)  # one run per brand at a time
+            work = rebuild if kind == "scorecards.rebuild" else aggregate
+            result = await work(conn, ws, brand_id, until)
+    return result if remeasured is None else {**result, "kit_similarities_changed": remeasured}
 
 
 async def _watermark(conn: AsyncConnection, brand_id: str) -> int:
@@ -359,10 +362,12 @@ async def _settled(conn: AsyncConnection, brand_id: str) -> tuple[int, Any]:
 
 async def _settle(conn: AsyncConnection, brand_id: str, until: Horizon, rebuilt: bool) -> None:
     """Move the watermark to the horizon. Unless the row was touched since the horizon (events,
-    a merge...), nothing is left pending; a rebuild also clears the rebuild flag."""
+    a merge...) or a kit message changed since the similarities were measured, nothing is left
+    pending; a rebuild also clears the rebuild flag."""
     rebuild = "CASE WHEN restates = :r THEN 0 ELSE rebuild END" if rebuilt else "rebuild"
     await _exec(conn, f"UPDATE agg_state SET watermark = CASE WHEN watermark > :hi THEN watermark ELSE :hi END, "
-                      f"rebuild = {rebuild}, pending = CASE WHEN touches = :t THEN {rebuild} ELSE 1 END, "
+                      f"rebuild = {rebuild}, "
+                      f"pending = CASE WHEN touches = :t AND kit_changes = 0 THEN {rebuild} ELSE 1 END, "
                       "fresh_as_of = :now WHERE brand_id = :b",
                 {"b": brand_id, "hi": until.seq, "t": until.touches, "r": until.restates, "now": utcnow()})
 
@@ -483,9 +488,10 @@ RESTATE_LIMIT = 10_000
 
 @asynccontextmanager
 async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], events: str,
-                    params: dict[str, Any]) -> AsyncIterator[None]:
+                    params: dict[str, Any]) -> AsyncIterator[list[str]]:
     """Restate the brands' past ``events`` (a condition on ``e``, with ``params``) around what
-    the body changes: who did them (a merge), the tribes they count for (a tribe edit).
+    the body changes: who did them (a merge), the tribes they count for (a tribe edit), how
+    close they are to their campaign's kit message (see :func:`refresh_similarities`).
 
     Before the body, their facts leave the sums as they were counted; after it, they come back
     as they are now, in the same transaction: the scorecards never show the change half done,
@@ -501,7 +507,8 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
     ingest, that long is worse than a rebuild that does not.
 
     What is counted is the events up to the watermark (own facts) and the links stored for
-    any event; those after it are counted by the next run, as they are then.
+    any event; those after it are counted by the next run, as they are then. The body is given
+    the brands left to a rebuild.
     """
     brand_ids = sorted(set(brand_ids))
     await gate(conn, brand_ids, shared=False)  # batches in flight first, as merges and tribe edits need
@@ -523,7 +530,7 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
         # Else nothing is counted yet: the next run counts the events as they are then.
     if left:
         await mark_pending(conn, ws, left, rebuild=True)
-    yield
+    yield left
     for p in restated:
         await _affected_ready(conn, d)
         await _exec(conn, "INSERT INTO agg_affected (seq) SELECT seq FROM agg_restated WHERE brand_id = :b", p)
@@ -574,8 +581,8 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon,
     on SQLite gathered by key (see :func:`_gathered`).
 
     The new rows are worked out aside and only the difference with the stored ones is
-    written, so rebuilding a brand whose figures barely moved (after a merge, a tribe edit, a
-    new kit message) writes little. On PostgreSQL, deleting and inserting the same rows in one
+    written, so rebuilding a brand whose figures barely moved (after a merge or a tribe edit
+    left to a rebuild) writes little. On PostgreSQL, deleting and inserting the same rows in one
     transaction would also leave dead index entries that every new row's unique check must
     visit. On SQLite the rows and the difference are worked out into temporary tables (see
     :func:`_stage`); ``staged`` says what this connection's temporary tables already hold, up
@@ -877,11 +884,12 @@ STAGED = ("agg_facts", *(_gathered_into(table) for table in AGGREGATES),
 
 
 async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now: datetime | None = None,
-                       rebuild: bool = False) -> None:
-    """Flag brands as having work for the scheduler: new events (ingest), or with ``rebuild``
-    past events changed in a way that calls for a rebuild (a new kit message; a merge or a
-    tribe edit that :func:`restating` leaves to one). Their scorecards say ``pending`` until
-    it has run.
+                       rebuild: bool = False, kit: bool = False) -> None:
+    """Flag brands as having work for the scheduler: new events (ingest), with ``kit`` a new
+    kit message (the next run measures past events against it, see
+    :func:`refresh_similarities`), or with ``rebuild`` past events changed in a way that calls
+    for a rebuild (a merge or a tribe edit that :func:`restating` leaves to one). Their
+    scorecards say ``pending`` until it has run.
 
     Ingest calls it last, just before commit, inside the shared :func:`gate` it took first: the
     brand's ``agg_state`` row is then locked only for the commit, not for the whole batch.
@@ -893,35 +901,56 @@ async def mark_pending(conn: AsyncConnection, ws: str, brand_ids: list[str], now
     if rebuild:
         await gate(conn, brand_ids, shared=False)
     if brand_ids:
-        await bulk.execute(conn, *pending_statement(conn.dialect.name, ws, brand_ids, now or utcnow(), rebuild))
+        await bulk.execute(conn, *pending_statement(conn.dialect.name, ws, brand_ids, now or utcnow(), rebuild, kit))
 
 
-def pending_statement(dialect: str, ws: str, brand_ids: list[str], now: datetime, rebuild: bool = False
-                      ) -> tuple[str, tuple[Any, ...]]:
+def pending_statement(dialect: str, ws: str, brand_ids: list[str], now: datetime, rebuild: bool = False,
+                      kit: bool = False) -> tuple[str, tuple[Any, ...]]:
     """The write of :func:`mark_pending` (``brand_ids`` not empty) and its parameters."""
     flag = int(rebuild)
-    rows = [(ws, brand_id, 0, 1, now, 1, flag, flag) for brand_id in sorted(set(brand_ids))]
-    columns = ("workspace_id", "brand_id", "watermark", "pending", "touched_at", "touches", "rebuild", "restates")
+    rows = [(ws, brand_id, 0, 1, now, 1, flag, flag, int(kit)) for brand_id in sorted(set(brand_ids))]
+    columns = ("workspace_id", "brand_id", "watermark", "pending", "touched_at", "touches", "rebuild", "restates",
+               "kit_changes")
     return bulk.upsert_statement(dialect, "agg_state", columns, rows, key=("brand_id",),
                                  update=("pending", "touched_at", *(("rebuild",) if rebuild else ())),
-                                 add=("touches", *(("restates",) if rebuild else ())))
+                                 add=("touches", *(("restates",) if rebuild else ()),
+                                      *(("kit_changes",) if kit else ())))
 
 
-async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int = 5000) -> int:
-    """Recompute ``kit_similarity`` of the brand's campaign events (after a kit message changed),
-    a chunk per transaction; only the values that changed are written."""
+async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int = 5000, restate: bool = False
+                               ) -> int | None:
+    """Measure the brand's campaign posts, shares and mentions against their kit messages as
+    they are now (``kit_similarity``), a chunk per transaction, writing only the values that
+    changed. Returns how many changed; None when there was nothing to do.
+
+    A rebuild measures them all, then counts everything again. With ``restate`` (an
+    incremental run) it only runs once a kit message has changed (``kit_changes``), and each
+    chunk's changed events are restated in its transaction (see :func:`restating`): a new kit
+    message costs a pass over the brand's campaign events and a recount of those whose
+    measure changed, not a rebuild. Each chunk first closes the brand's gate, so batches sent
+    before the change, measured against the old message, are stored before it reads.
+
+    Either way the kit changes seen at the start are taken off ``kit_changes``: one made
+    meanwhile leaves the brand pending, for the next run to measure.
+    """
     async with db.reading() as conn:
+        state = (await _exec(conn, "SELECT kit_changes FROM agg_state WHERE brand_id = :b", {"b": brand_id})).first()
+        seen = int(state.kit_changes) if state is not None else 0
+        if restate and not seen:
+            return None
         kits = {r.id: r.kit_message for r in await _exec(
             conn, "SELECT id, kit_message FROM campaigns WHERE workspace_id = :w AND brand_id = :b",
             {"w": ws, "b": brand_id})}
     changed, last = 0, 0
     while True:
         async with db.transaction() as conn:
+            if restate:
+                await gate(conn, [brand_id], shared=False)
             rows = (await _exec(conn, "SELECT seq, campaign_id, text, kit_similarity FROM events WHERE brand_id = :b "
                                       "AND seq > :last AND campaign_id IS NOT NULL AND kind IN ('post', 'share', "
                                       "'mention') ORDER BY seq LIMIT :n", {"b": brand_id, "last": last, "n": chunk})).all()
             if not rows:
-                return changed
+                break
             updates = []
             for r in rows:
                 kit = kits.get(r.campaign_id)
@@ -929,6 +958,18 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
                 if value != r.kit_similarity:
                     updates.append({"s": r.seq, "v": value})
             if updates:
-                await conn.execute(sa.text("UPDATE events SET kit_similarity = :v WHERE seq = :s"), updates)
+                update = sa.text("UPDATE events SET kit_similarity = :v WHERE seq = :s")
+                if restate:
+                    events = "e.seq IN (" + ", ".join(str(int(u["s"])) for u in updates) + ")"
+                    async with restating(conn, ws, [brand_id], events, {}) as left:
+                        await conn.execute(update, updates)
+                    restate = not left  # left to a rebuild, which counts the rest again anyway
+                else:
+                    await conn.execute(update, updates)
                 changed += len(updates)
         last = rows[-1].seq
+    if seen:
+        async with db.transaction() as conn:
+            await _exec(conn, "UPDATE agg_state SET kit_changes = kit_changes - :k WHERE brand_id = :b",
+                        {"b": brand_id, "k": seen})
+    return changed

@@ -257,13 +257,17 @@ agg_state = sa.Table(
     sa.Column("pending", sa.Integer(), nullable=False),
     sa.Column("fresh_as_of", UTCDateTime(), nullable=True),
     sa.Column("touched_at", UTCDateTime(), nullable=True),
-    # Past events changed in a way left to a rebuild (a new kit message; a merge or tribe edit
-    # too large to restate at once, see aggregate.restating): the next run is a rebuild.
+    # Past events changed in a way left to a rebuild (a merge or tribe edit too large to
+    # restate at once, see aggregate.restating): the next run is a rebuild.
     sa.Column("rebuild", sa.Integer(), nullable=False, server_default="0"),
     # Bumped by every ingest and by what calls for a rebuild: a run that sees it moved leaves work pending.
     sa.Column("touches", sa.BigInteger(), nullable=False, server_default="0"),
     # Bumped by what calls for a rebuild only: a rebuild that sees it moved leaves the rebuild due.
     sa.Column("restates", sa.BigInteger(), nullable=False, server_default="0"),
+    # Bumped by every new kit message of the brand's campaigns; the next run measures the past
+    # posts, shares and mentions against them (see aggregate.refresh_similarities) and takes
+    # off what it saw: more left means a kit changed meanwhile.
+    sa.Column("kit_changes", sa.BigInteger(), nullable=False, server_default="0"),
 )
 
 FACT_FLAGS = ("n", "paid", "message", "answered", "thread_start", "m_reply", "m2m_reply", "q_answered",

@@ -55,9 +55,10 @@ class Scorecard(msgspec.Struct, kw_only=True):
     fresh_as_of: Timestamp | None
     """When the aggregates were last brought up to date (null: never aggregated yet)."""
     pending: bool
-    """Events arrived since ``fresh_as_of``, or past events changed in a way that calls for a
-    rebuild (a new kit message; a merge or tribe edit too large to recount at once); an
-    aggregation (or a rebuild) will pick them up shortly."""
+    """Events arrived since ``fresh_as_of``, a kit message changed (past posts are measured
+    against it again), or past events changed in a way that calls for a rebuild (a merge or
+    tribe edit too large to recount at once); an aggregation (or a rebuild) will pick them up
+    shortly."""
     errors: Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(max_length=100)] = []
     """Metrics whose computation failed (a plugin's, for instance), named with their plugin."""
 

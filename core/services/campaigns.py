@@ -53,9 +53,9 @@ class CampaignService(ResourceService[Campaign]):
             raise ValidationFailed(errors)
         values = changes(data)
         if values.get("kit_message", current.kit_message) != current.kit_message:
-            # Past posts, shares and mentions are measured against the new message: the brand's
-            # kit similarities and scorecards are worked out again, by itself, shortly after.
-            await mark_pending(self.conn, self.ws, [current.brand_id], rebuild=True)
+            # Past posts, shares and mentions are measured against the new message, by the
+            # brand's next run, shortly after; those whose measure changes are recounted.
+            await mark_pending(self.conn, self.ws, [current.brand_id], kit=True)
         for field in ("starts_at", "ends_at"):
             if field in values:
                 values[field] = getattr(data, field)

@@ -145,6 +145,11 @@ def test_a_new_kit_message_measures_past_posts_against_it(client: TestClient[Any
         assert patched.status_code == 200
         assert client.get("/v1/scorecards", params=params, headers=admin).json()["pending"] is True
         assert values(settled(client, admin, params))["megaphone_index"] == megaphone
+    # Measured and recounted by the brand's next run: no rebuild.
+    jobs = client.get("/v1/jobs", headers=admin).json()["data"]
+    assert "scorecards.rebuild" not in [j["kind"] for j in jobs]
+    changed = [j["result"]["kit_similarities_changed"] for j in jobs if "kit_similarities_changed" in j["result"]]
+    assert sorted(changed) == [1, 1]  # the one copy of the kit, twice
 
 
 def _fact_rows(database_url: str, brand_id: str) -> list[tuple[str, str]]:

@@ -1,9 +1,11 @@
-"""Merges and tribe edits restate the past events they change, in their own transaction: the
+"""Merges and tribe edits restate the past events they change, in their own transaction, and a
+new kit message has the brand's next run restate the events whose measure changed: the
 figures are then exactly those of a rebuild, with no rebuild run."""
 
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,11 +15,13 @@ from tribeops.core import aggregate
 from tribeops.core.db import advisory_locks
 from tribeops.core.ingest import ingest_batch
 from tribeops.core.runtime import Runtime
+from tribeops.core.schemas.campaigns import CampaignCreate, CampaignUpdate
 from tribeops.core.schemas.tribes import TribeCreate, TribeRules
+from tribeops.core.services.campaigns import CampaignService
 from tribeops.core.services.members import MemberService
 from tribeops.core.services.tribes import TribeService
 
-from ..api.test_scorecards import _e, conversation
+from ..api.test_scorecards import KIT, _e, conversation
 from ..scenarios import run_scenario, workspace_with_brand
 from .test_aggregation_runs import _aggregates, _flags
 
@@ -170,5 +174,111 @@ def test_a_merge_during_a_run_is_left_to_a_rebuild(database_url: str) -> None:
         assert await _flags(runtime, brand) == (1, 1)
         assert await _aggregates(runtime, brand) == before
         assert await _rebuilt(runtime, caller, brand) != before
+
+    run_scenario(database_url, scenario)
+
+
+TEA = "Tea time is the best time of the day"
+
+
+async def _campaign_copies(runtime: Runtime, caller: Any, brand: str) -> str:
+    """A campaign of the counted brand whose kit is ``KIT``: members' posts, shares and mentions
+    that copy it or ``TEA``, one unlike either, some in a tribe by rule; all counted but the
+    last two (a copy of each), sent after the run. Returns the campaign."""
+    async with runtime.db.transaction() as conn:
+        campaign = (await CampaignService(conn, caller).create(CampaignCreate(
+            brand_id=brand, name="Mornings", mode="push", kit_message=KIT))).id
+    copies = [("post", "anna", KIT), ("share", "bob", KIT + " #brew"), ("mention", "kim", KIT),
+              ("post", "gina", TEA), ("share", "dan", TEA + " #brew"), ("post", "erin", "Nice"),
+              ("post", "carla", KIT), ("mention", "hank", TEA)]
+    events = [{**_e(f"K{i}", kind, who, f"2026-03-05T{8 + i:02d}:00:00Z", f"k{i}", None, text), "brand_id": brand,
+               "network": _network(who), "campaign_id": campaign} for i, (kind, who, text) in enumerate(copies)]
+    assert (await ingest_batch(runtime.db, runtime.registry, caller, events[:-2])).result.rejected == []
+    await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+    assert (await ingest_batch(runtime.db, runtime.registry, caller, events[-2:])).result.rejected == []
+    return campaign
+
+
+async def _new_kit(runtime: Runtime, caller: Any, campaign: str, kit: str) -> None:
+    async with runtime.db.transaction() as conn:
+        await CampaignService(conn, caller).update(campaign, CampaignUpdate(kit_message=kit))
+
+
+async def _kit_changes(runtime: Runtime, brand: str) -> int:
+    async with runtime.db.reading() as conn:
+        return int((await conn.execute(sa.text("SELECT kit_changes FROM agg_state WHERE brand_id = :b"),
+                                       {"b": brand})).scalar())
+
+
+def test_a_new_kit_message_is_restated_by_the_next_run_as_a_rebuild_counts_it(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        # Two events a chunk: the restatement goes chunk by chunk.
+        monkeypatch.setattr(aggregate, "refresh_similarities", partial(aggregate.refresh_similarities, chunk=2))
+        caller, _ = await workspace_with_brand(runtime)
+        brand, _, _ = await _counted(runtime, caller)
+        campaign = await _campaign_copies(runtime, caller, brand)
+        before = await _aggregates(runtime, brand)
+        await _new_kit(runtime, caller, campaign, TEA)
+        assert await _flags(runtime, brand) == (1, 0)  # pending, for a run, not a rebuild
+        result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert result["kit_similarities_changed"] == 7  # every copy of either message; "Nice" is like neither
+        assert await _flags(runtime, brand) == (0, 0) and await _kit_changes(runtime, brand) == 0
+        counted = await _aggregates(runtime, brand)
+        assert counted != before
+        assert await _rebuilt(runtime, caller, brand) == counted
+        # A run with no kit change measures nothing again.
+        assert "kit_similarities_changed" not in await aggregate.run(
+            runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_kit_message_changed_during_a_run_leaves_the_brand_pending(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, _ = await workspace_with_brand(runtime)
+        brand, _, _ = await _counted(runtime, caller)
+        campaign = await _campaign_copies(runtime, caller, brand)
+        await _new_kit(runtime, caller, campaign, TEA)
+        horizon = aggregate.horizon
+
+        async def changed_meanwhile(*args: Any) -> aggregate.Horizon:
+            # After the run measured against TEA, before its horizon: a horizon that sees every
+            # touch, so only the kit counter tells the run that its measures are out of date.
+            await _new_kit(runtime, caller, campaign, "Espresso at dawn")
+            monkeypatch.setattr(aggregate, "horizon", horizon)
+            return await horizon(*args)
+
+        monkeypatch.setattr(aggregate, "horizon", changed_meanwhile)
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert await _flags(runtime, brand) == (1, 0) and await _kit_changes(runtime, brand) == 1
+        result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert result["kit_similarities_changed"] == 3  # the copies of TEA; none of either is like the third
+        assert await _flags(runtime, brand) == (0, 0)
+        counted = await _aggregates(runtime, brand)
+        assert await _rebuilt(runtime, caller, brand) == counted
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_new_kit_message_with_a_rebuild_due_is_left_to_it(database_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, _ = await workspace_with_brand(runtime)
+        brand, _, _ = await _counted(runtime, caller)
+        campaign = await _campaign_copies(runtime, caller, brand)
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        monkeypatch.setattr(aggregate, "RESTATE_LIMIT", 4)  # anna alone has more events
+        async with runtime.db.transaction() as conn:
+            await MemberService(conn, caller).merge(await _member(runtime, caller, "anna"),
+                                                    await _member(runtime, caller, "bob"))
+        before = await _aggregates(runtime, brand)
+        await _new_kit(runtime, caller, campaign, TEA)
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert await _aggregates(runtime, brand) == before  # nothing half restated
+        assert await _flags(runtime, brand) == (1, 1) and await _kit_changes(runtime, brand) == 0
+        rebuilt = await _rebuilt(runtime, caller, brand)
+        assert rebuilt != before and await _flags(runtime, brand) == (0, 0)
 
     run_scenario(database_url, scenario)
