@@ -4,6 +4,7 @@ figures are then exactly those of a rebuild, with no rebuild run."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from functools import partial
 from typing import Any
@@ -22,7 +23,7 @@ from tribeops.core.services.members import MemberService
 from tribeops.core.services.tribes import TribeService
 
 from ..api.test_scorecards import KIT, _e, conversation
-from ..scenarios import run_scenario, workspace_with_brand
+from ..scenarios import pause_first_call, run_scenario, workspace_with_brand
 from .test_aggregation_runs import _aggregates, _flags
 
 
@@ -280,5 +281,31 @@ def test_a_new_kit_message_with_a_rebuild_due_is_left_to_it(database_url: str,
         assert await _flags(runtime, brand) == (1, 1) and await _kit_changes(runtime, brand) == 0
         rebuilt = await _rebuilt(runtime, caller, brand)
         assert rebuilt != before and await _flags(runtime, brand) == (0, 0)
+
+    run_scenario(database_url, scenario)
+
+
+@pytest.mark.parametrize("kind", ["scorecards.aggregate", "scorecards.rebuild"])
+def test_the_kit_measures_are_read_beside_ingest(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                 kind: str) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, _ = await workspace_with_brand(runtime)
+        brand, _, _ = await _counted(runtime, caller)
+        campaign = await _campaign_copies(runtime, caller, brand)
+        await _new_kit(runtime, caller, campaign, TEA)
+        reached, go_on = pause_first_call(monkeypatch, aggregate, "_campaign_events", brand)
+        run = asyncio.create_task(aggregate.run(runtime.db, kind, caller.workspace_id, brand))
+        await asyncio.wait_for(reached.wait(), timeout=10)
+        # The run holds neither the writer (SQLite) nor the brand's gate while it reads.
+        late = {**_e("K9", "post", "ivy", "2026-03-06T08:00:00Z", "k9", None, KIT), "brand_id": brand,
+                "campaign_id": campaign}
+        batch = await asyncio.wait_for(ingest_batch(runtime.db, runtime.registry, caller, [late]), timeout=10)
+        assert batch.result.accepted == 1
+        go_on.set()
+        assert (await asyncio.wait_for(run, timeout=10))["kit_similarities_changed"] == 7
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        assert await _flags(runtime, brand) == (0, 0)
+        counted = await _aggregates(runtime, brand)
+        assert await _rebuilt(runtime, caller, brand) == counted
 
     run_scenario(database_url, scenario)
