@@ -18,19 +18,25 @@ from tribeops.core.runtime import Runtime
 from ..scenarios import run_scenario, workspace_with_brand
 
 
-async def _queued_job(runtime: Runtime) -> str:
+async def _queued_job(runtime: Runtime) -> tuple[str, str]:
+    """A new brand's queued aggregation: (job id, brand id)."""
     caller, brand = await workspace_with_brand(runtime)
     async with runtime.db.transaction() as conn:
-        return await jobs.insert_job(conn, caller.workspace_id, "scorecards.aggregate", brand)
+        return await jobs.insert_job(conn, caller.workspace_id, "scorecards.aggregate", brand), brand
 
 
-def _hold_runs(monkeypatch: pytest.MonkeyPatch, cancelled: str = "stops") -> tuple[asyncio.Event, asyncio.Event]:
-    """Make every aggregation run wait for ``release`` (set ``started`` first). Cancelled, it
-    ``stops``, is ``lost`` (it returns as if done, like a ``wait_for`` that completes just then
-    on Python 3.11), or is ``ignored`` (it goes on waiting). Returns (started, release)."""
+def _hold_runs(monkeypatch: pytest.MonkeyPatch, brand: str, cancelled: str = "stops"
+               ) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make the brand's aggregation runs wait for ``release`` (set ``started`` first). Cancelled,
+    one ``stops``, is ``lost`` (it returns as if done, like a ``wait_for`` that completes just
+    then on Python 3.11), or is ``ignored`` (it goes on waiting). Runs of other brands (a
+    runner's first tick queues those that earlier tests left pending) end at once. Returns
+    (started, release)."""
     started, release = asyncio.Event(), asyncio.Event()
 
-    async def held(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def held(db: Any, kind: str, ws: str, brand_id: str) -> dict[str, Any]:
+        if brand_id != brand:
+            return {}
         started.set()
         while True:
             try:
@@ -52,8 +58,8 @@ def _running(name: str) -> list[asyncio.Task[Any]]:
 
 def test_a_cancelled_job_stops_its_heartbeat(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
-        job_id = await _queued_job(runtime)
-        started, _ = _hold_runs(monkeypatch)
+        job_id, brand = await _queued_job(runtime)
+        started, _ = _hold_runs(monkeypatch, brand)
         running = asyncio.create_task(jobs.execute(runtime.db, job_id))
         await asyncio.wait_for(started.wait(), timeout=10)
         assert len(_running("_heartbeat")) == 1
@@ -69,8 +75,8 @@ def test_a_cancelled_job_stops_its_heartbeat(database_url: str, monkeypatch: pyt
 async def _runner_in_a_held_job(runtime: Runtime, monkeypatch: pytest.MonkeyPatch,
                                cancelled: str) -> tuple[InProcessRunner, str, asyncio.Event]:
     """A started runner whose job is being held (see :func:`_hold_runs`): (runner, job id, release)."""
-    job_id = await _queued_job(runtime)
-    started, release = _hold_runs(monkeypatch, cancelled)
+    job_id, brand = await _queued_job(runtime)
+    started, release = _hold_runs(monkeypatch, brand, cancelled)
     runner = InProcessRunner(runtime.db, tick=3600)
     await runner.start()
     await runner.enqueue(job_id)
