@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import bulk
 from .db import Database, advisory_locks, try_advisory_lock
 from .services.context import utcnow
-from .similarity import similarity
+from .similarity import MEGAPHONE, similarity
 from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
 
 ROLLUP_KEY = ("brand_id", "campaign", "tribe", "network", "day", "kind", "origin")
@@ -119,7 +119,7 @@ def _own_parts(d: Dialect) -> dict[str, tuple[str | None, str | None]]:
         "thanks": (member, d.thanks),
         "positive_amp": (amplifies, f"NOT {{t}}.paid AND {d.positive}"),
         "mega_text": (amplifies, "{t}.kit_similarity IS NOT NULL"),
-        "mega_copy": (amplifies, "{t}.kit_similarity >= 0.8"),
+        "mega_copy": (amplifies, f"{{t}}.kit_similarity >= {MEGAPHONE}"),
         "active": (f"{member} AND {{t}}.kind IN {ACTIVE}", None),
     }
 
@@ -347,7 +347,12 @@ async def run(db: Database, kind: str, ws: str, brand_id: str) -> dict[str, Any]
             await advisory_locks(conn, ONE_RUN, [brand_id], shared=False)  # one run per brand at a time
             work = rebuild if kind == "scorecards.rebuild" else aggregate
             result = await work(conn, ws, brand_id, until)
-    return result if remeasured is None else {**result, "kit_similarities_changed": remeasured}
+    if remeasured is None:
+        return result
+    changed, recounted = remeasured
+    if kind == "scorecards.rebuild":  # it recounts every event anyway
+        return {**result, "kit_similarities_changed": changed}
+    return {**result, "kit_similarities_changed": changed, "kit_events_recounted": recounted}
 
 
 async def _watermark(conn: AsyncConnection, brand_id: str) -> int:
@@ -918,18 +923,19 @@ def pending_statement(dialect: str, ws: str, brand_ids: list[str], now: datetime
 
 
 async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int = 5000, restate: bool = False
-                               ) -> int | None:
+                               ) -> tuple[int, int] | None:
     """Measure the brand's campaign posts, shares and mentions against their kit messages as
     they are now (``kit_similarity``), a chunk at a time, read beside ingest, then only the
-    values that changed written, in a transaction per chunk. Returns how many changed; None
-    when there was nothing to do.
+    values that changed written, in a transaction per chunk. Returns how many changed and how
+    many of those were recounted; None when there was nothing to do.
 
     A rebuild measures them all, then counts everything again. With ``restate`` (an
-    incremental run) it only runs once a kit message has changed (``kit_changes``), and each
-    chunk's changed events are restated in its transaction (see :func:`restating`): a new kit
-    message costs a pass over the brand's campaign events and a recount of those whose
-    measure changed, not a rebuild. It first closes the brand's gate once, so that batches
-    in flight, measured against the old message, are stored before it reads.
+    incremental run) it only runs once a kit message has changed (``kit_changes``), and the
+    events whose facts change with their measure (measured or not, a copy or not: see
+    :func:`_own_parts`) are restated in their chunk's transaction (see :func:`restating`): a
+    new kit message costs a pass over the brand's campaign events and a recount of the copies
+    it makes or unmakes, not a rebuild. It first closes the brand's gate once, so that
+    batches in flight, measured against the old message, are stored before it reads.
 
     Either way the kit changes seen at the start are taken off ``kit_changes``: one made
     meanwhile leaves the brand pending, for the next run to measure.
@@ -945,7 +951,7 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
     if restate:
         async with db.transaction() as conn:  # batches measured against the old message are stored first
             await gate(conn, [brand_id], shared=False)
-    changed, last = 0, 0
+    changed, recounted, last = 0, 0, 0
     while True:
         # Read beside ingest: with few campaign events, a chunk's read walks much of the brand
         # (on 10M events, 3 s in all that a SQLite batch used to wait for).
@@ -953,20 +959,23 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
             rows = await _campaign_events(conn, brand_id, last, chunk)
         if not rows:
             break
-        updates = []
+        updates, flips = [], []
         for r in rows:
             kit = kits.get(r.campaign_id)
             value = round(similarity(r.text, kit), 4) if kit and r.text else None
             if value != r.kit_similarity:
                 updates.append({"s": r.seq, "v": value})
+                if _counted_as(value) != _counted_as(r.kit_similarity):
+                    flips.append(int(r.seq))
         if updates:
             update = sa.text("UPDATE events SET kit_similarity = :v WHERE seq = :s")
             async with db.transaction() as conn:
-                if restate:
-                    events = "e.seq IN (" + ", ".join(str(int(u["s"])) for u in updates) + ")"
+                if restate and flips:
+                    events = "e.seq IN (" + ", ".join(map(str, flips)) + ")"
                     async with restating(conn, ws, [brand_id], events, {}) as left:
                         await conn.execute(update, updates)
                     restate = not left  # left to a rebuild, which counts the rest again anyway
+                    recounted += 0 if left else len(flips)
                 else:
                     await conn.execute(update, updates)
             changed += len(updates)
@@ -975,7 +984,12 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
         async with db.transaction() as conn:
             await _exec(conn, "UPDATE agg_state SET kit_changes = kit_changes - :k WHERE brand_id = :b",
                         {"b": brand_id, "k": seen})
-    return changed
+    return changed, recounted
+
+
+def _counted_as(kit_similarity: float | None) -> tuple[bool, bool]:
+    """What a measure counts for (see ``mega_text`` and ``mega_copy`` in :func:`_own_parts`)."""
+    return kit_similarity is not None, kit_similarity is not None and kit_similarity >= MEGAPHONE
 
 
 async def _campaign_events(conn: AsyncConnection, brand_id: str, after: int, limit: int) -> list[Any]:

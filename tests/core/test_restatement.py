@@ -223,7 +223,8 @@ def test_a_new_kit_message_is_restated_by_the_next_run_as_a_rebuild_counts_it(
         await _new_kit(runtime, caller, campaign, TEA)
         assert await _flags(runtime, brand) == (1, 0)  # pending, for a run, not a rebuild
         result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
-        assert result["kit_similarities_changed"] == 7  # every copy of either message; "Nice" is like neither
+        # Every copy of either message, each now a copy or no longer one; "Nice" is like neither.
+        assert (result["kit_similarities_changed"], result["kit_events_recounted"]) == (7, 7)
         assert await _flags(runtime, brand) == (0, 0) and await _kit_changes(runtime, brand) == 0
         counted = await _aggregates(runtime, brand)
         assert counted != before
@@ -231,6 +232,41 @@ def test_a_new_kit_message_is_restated_by_the_next_run_as_a_rebuild_counts_it(
         # A run with no kit change measures nothing again.
         assert "kit_similarities_changed" not in await aggregate.run(
             runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_kit_message_edited_recounts_only_the_copies_it_makes_or_unmakes(database_url: str) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, _ = await workspace_with_brand(runtime)
+        brand, _, _ = await _counted(runtime, caller)
+        campaign = await _campaign_copies(runtime, caller, brand)
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        before = await _aggregates(runtime, brand)
+        await _new_kit(runtime, caller, campaign, KIT + " today")
+        result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        # The exact copies measure 0.857 now, still copies; bob's, with "#brew", 0.75: no longer one.
+        assert (result["kit_similarities_changed"], result["kit_events_recounted"]) == (4, 1)
+        counted = await _aggregates(runtime, brand)
+        assert counted != before
+        assert await _rebuilt(runtime, caller, brand) == counted
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_kit_message_removed_and_set_again_recounts_every_measured_event(database_url: str) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, _ = await workspace_with_brand(runtime)
+        brand, _, _ = await _counted(runtime, caller)
+        campaign = await _campaign_copies(runtime, caller, brand)
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        for kit, expected in ((None, (8, 8)), (KIT, (8, 8))):  # "Nice", 0.0, is measured all the same
+            async with runtime.db.transaction() as conn:
+                await CampaignService(conn, caller).update(campaign, CampaignUpdate(kit_message=kit))
+            result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+            assert (result["kit_similarities_changed"], result["kit_events_recounted"]) == expected
+            counted = await _aggregates(runtime, brand)
+            assert await _rebuilt(runtime, caller, brand) == counted, kit
 
     run_scenario(database_url, scenario)
 
