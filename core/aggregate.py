@@ -494,8 +494,9 @@ RESTATE_LIMIT = 10_000
 @asynccontextmanager
 async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], events: str,
                     params: dict[str, Any]) -> AsyncIterator[list[str]]:
-    """Restate the brands' past ``events`` (a condition on ``e``, with ``params``) around what
-    the body changes: who did them (a merge), the tribes they count for (a tribe edit), how
+    """Restate the brands' past ``events`` (a condition on ``e``, with ``params``, that an index
+    serves; ``:w`` is the workspace, and each brand's events are taken) around what the body
+    changes: who did them (a merge), the tribes they count for (a tribe edit), how
     close they are to their campaign's kit message (see :func:`refresh_similarities`).
 
     Before the body, their facts leave the sums as they were counted; after it, they come back
@@ -552,7 +553,10 @@ async def _take_out(conn: AsyncConnection, d: Dialect, p: dict[str, Any], events
     """The first half of :func:`restating` for one brand: the events concerned leave the sums,
     their own facts as they are now, their links as stored, and are kept in ``agg_restated``.
     False, with nothing done, if they are too many."""
-    scope = f"e.workspace_id = :w AND e.brand_id || '' = :b AND ({events})"  # through the events' own index
+    # Found through the index that ``events`` uses, not the workspace's or the brand's: with no
+    # statistics, SQLite would walk the workspace's index for a list of ``seq`` (2.2 s in a kit
+    # change's 4.0 on 1M events).
+    scope = f"({events}) AND e.workspace_id || '' = :w AND e.brand_id || '' = :b"
     await _affected_ready(conn, d)
     await _exec(conn, f"INSERT INTO agg_affected (seq) SELECT e.seq FROM events e WHERE {scope} LIMIT :limit",
                 {**p, "limit": RESTATE_LIMIT + 1})

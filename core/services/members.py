@@ -141,10 +141,10 @@ class MemberService(Service):
         that its tribes decide (no tribe of their own). See :func:`~tribeops.core.aggregate.restating`."""
         if tribe_id is not None:
             query = sa.select(t.tribes.c.brand_id).where(t.tribes.c.id == tribe_id)
-            events, params = "e.member_id = :m0 AND e.tribe_id IS NULL", {"m0": member_id}
+            events, params = "e.workspace_id = :w AND e.member_id = :m0 AND e.tribe_id IS NULL", {"m0": member_id}
         else:
             query = sa.select(_brand_of_event).distinct().where(E.workspace_id == self.ws, E.member_id.in_(members))
-            events = f"e.member_id IN ({', '.join(f':m{i}' for i in range(len(members)))})"
+            events = f"e.workspace_id = :w AND e.member_id IN ({', '.join(f':m{i}' for i in range(len(members)))})"
             params = {f"m{i}": m for i, m in enumerate(members)}
         brands = list((await self.conn.execute(query)).scalars())
         async with restating(self.conn, self.ws, brands, events, params):
