@@ -439,10 +439,11 @@ async def _take_out_links(conn: AsyncConnection, p: dict[str, Any]) -> None:
 
 
 async def _count_affected(conn: AsyncConnection, d: Dialect, p: dict[str, Any], own: str, links: bool = True,
-                          sign: str = "") -> None:
+                          sign: str = "", only: tuple[str, ...] | None = None) -> None:
     """Add the affected events' facts as they are now to the rollups and member-days (``sign``
     "-": take them out): the own facts of those matching ``own`` (a condition on ``seq``), and
-    with ``links`` every link, worked out now and stored in ``event_facts``."""
+    with ``links`` every link, worked out now and stored in ``event_facts``; with ``only``,
+    just those sums (the facts are left in ``agg_facts``)."""
     await conn.exec_driver_sql("DELETE FROM agg_facts")
     narrowed = _around("s." + IN_AFFECTED) if links else None
     await _exec(conn, f"INSERT INTO agg_facts ({', '.join(FACT_COLUMNS)}) "
@@ -453,7 +454,9 @@ async def _count_affected(conn: AsyncConnection, d: Dialect, p: dict[str, Any], 
                           f"SELECT {', '.join(FACT_COLUMNS)} FROM agg_facts WHERE {any_link}", p)
     for table, (_, names) in AGGREGATES.items():
         sums = {s: sign + s if s in LINKS else f"{sign}CASE WHEN {own} THEN {s} ELSE 0 END"
-                for s in names if links or s not in LINKS}
+                for s in names if (links or s not in LINKS) and (only is None or s in only)}
+        if not sums:
+            continue
         source = "agg_facts"
         if table == "member_days":  # facts that add nothing to member-days (likes...) are left out
             source = (f"(SELECT * FROM agg_facts WHERE {'answer_other_q > 0 OR ' if links else ''}"
@@ -493,7 +496,7 @@ RESTATE_LIMIT = 10_000
 
 @asynccontextmanager
 async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], events: str,
-                    params: dict[str, Any]) -> AsyncIterator[list[str]]:
+                    params: dict[str, Any], facts: tuple[str, ...] | None = None) -> AsyncIterator[list[str]]:
     """Restate the brands' past ``events`` (a condition on ``e``, with ``params``, that an index
     serves; ``:w`` is the workspace, and each brand's events are taken) around what the body
     changes: who did them (a merge), the tribes they count for (a tribe edit), how
@@ -515,6 +518,9 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
     What is counted is the events up to the watermark (own facts) and the links stored for
     any event; those after it are counted by the next run, as they are then. The body is given
     the brands left to a rebuild.
+
+    With ``facts``, the body changes only those own facts of the events (their kit measure):
+    their links and other facts stay, and only those sums and stored facts are restated.
     """
     brand_ids = sorted(set(brand_ids))
     await gate(conn, brand_ids, shared=False)  # batches in flight first, as merges and tribe edits need
@@ -529,7 +535,7 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
             left.append(brand_id)  # a run is under way: it may count some events as they were
         elif state is not None and state.watermark > 0:
             p = {**params, "w": ws, "b": brand_id, "hi": int(state.watermark)}
-            if await _take_out(conn, d, p, events):
+            if await _take_out(conn, d, p, events, facts):
                 restated.append(p)
             else:
                 left.append(brand_id)
@@ -541,7 +547,13 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
         await _affected_ready(conn, d)
         await _exec(conn, "INSERT INTO agg_affected (seq) SELECT seq FROM agg_restated WHERE brand_id = :b", p)
         await _affected_known(conn)
-        await _count_affected(conn, d, p, "seq <= :hi")
+        if facts is None:
+            await _count_affected(conn, d, p, "seq <= :hi")
+        else:
+            await _count_affected(conn, d, p, "seq <= :hi", links=False, only=facts)
+            assigned = ", ".join(facts)
+            await _exec(conn, f"UPDATE event_facts SET ({assigned}) = (SELECT {assigned} FROM agg_facts f "
+                              f"WHERE f.seq = event_facts.seq AND f.tribe = event_facts.tribe) WHERE {IN_AFFECTED}", p)
         # A SQLite rebuild that worked its rows out before this sees the brand settled since.
         await _exec(conn, "UPDATE agg_state SET fresh_as_of = :now WHERE brand_id = :b", {**p, "now": utcnow()})
     if restated:
@@ -549,10 +561,12 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
         await _index_driven(conn, False)
 
 
-async def _take_out(conn: AsyncConnection, d: Dialect, p: dict[str, Any], events: str) -> bool:
+async def _take_out(conn: AsyncConnection, d: Dialect, p: dict[str, Any], events: str,
+                    facts: tuple[str, ...] | None = None) -> bool:
     """The first half of :func:`restating` for one brand: the events concerned leave the sums,
-    their own facts as they are now, their links as stored, and are kept in ``agg_restated``.
-    False, with nothing done, if they are too many."""
+    their own facts as they are now (only ``facts``, if given), their links as stored (none
+    with ``facts``), and are kept in ``agg_restated``. False, with nothing done, if they are
+    too many."""
     # Found through the index that ``events`` uses, not the workspace's or the brand's: with no
     # statistics, SQLite would walk the workspace's index for a list of ``seq`` (2.2 s in a kit
     # change's 4.0 on 1M events).
@@ -563,8 +577,9 @@ async def _take_out(conn: AsyncConnection, d: Dialect, p: dict[str, Any], events
     if await _affected_known(conn) > RESTATE_LIMIT:
         await _index_driven(conn, False)
         return False
-    await _take_out_links(conn, p)
-    await _count_affected(conn, d, p, "seq <= :hi", links=False, sign="-")
+    if facts is None:
+        await _take_out_links(conn, p)
+    await _count_affected(conn, d, p, "seq <= :hi", links=False, sign="-", only=facts)
     await conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS agg_restated (brand_id VARCHAR(32), seq BIGINT, "
                                "PRIMARY KEY (brand_id, seq))")
     await _exec(conn, "INSERT INTO agg_restated (brand_id, seq) SELECT :b, seq FROM agg_affected", p)
@@ -976,7 +991,7 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
             async with db.transaction() as conn:
                 if restate and flips:
                     events = "e.seq IN (" + ", ".join(map(str, flips)) + ")"
-                    async with restating(conn, ws, [brand_id], events, {}) as left:
+                    async with restating(conn, ws, [brand_id], events, {}, facts=MEASURED) as left:
                         await conn.execute(update, updates)
                     restate = not left  # left to a rebuild, which counts the rest again anyway
                     recounted += 0 if left else len(flips)
@@ -991,8 +1006,12 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
     return changed, recounted
 
 
+# The facts that depend on an event's kit measure (see :func:`_own_parts`).
+MEASURED = ("mega_text", "mega_copy")
+
+
 def _counted_as(kit_similarity: float | None) -> tuple[bool, bool]:
-    """What a measure counts for (see ``mega_text`` and ``mega_copy`` in :func:`_own_parts`)."""
+    """What a measure counts for (see :data:`MEASURED`)."""
     return kit_similarity is not None, kit_similarity is not None and kit_similarity >= MEGAPHONE
 
 

@@ -194,6 +194,8 @@ async def _campaign_copies(runtime: Runtime, caller: Any, brand: str) -> str:
               ("post", "carla", KIT), ("mention", "hank", TEA)]
     events = [{**_e(f"K{i}", kind, who, f"2026-03-05T{8 + i:02d}:00:00Z", f"k{i}", None, text), "brand_id": brand,
                "network": _network(who), "campaign_id": campaign} for i, (kind, who, text) in enumerate(copies)]
+    # The brand answers kim's mention: a linked event, whose facts are stored with their measure.
+    events.insert(0, {**_e("KR", "reply", "acme", "2026-03-05T21:00:00Z", "kr", "k2", "Thanks kim"), "brand_id": brand})
     assert (await ingest_batch(runtime.db, runtime.registry, caller, events[:-2])).result.rejected == []
     await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
     assert (await ingest_batch(runtime.db, runtime.registry, caller, events[-2:])).result.rejected == []
