@@ -984,7 +984,7 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
             value = round(similarity(r.text, kit), 4) if kit and r.text else None
             if value != r.kit_similarity:
                 updates.append({"s": r.seq, "v": value})
-                if _counted_as(value) != _counted_as(r.kit_similarity):
+                if r.origin == "member" and _counted_as(value) != _counted_as(r.kit_similarity):
                     flips.append(int(r.seq))
         if updates:
             update = sa.text("UPDATE events SET kit_similarity = :v WHERE seq = :s")
@@ -1006,7 +1006,7 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
     return changed, recounted
 
 
-# The facts that depend on an event's kit measure (see :func:`_own_parts`).
+# The facts that depend on a member event's kit measure (see :func:`_own_parts`).
 MEASURED = ("mega_text", "mega_copy")
 
 
@@ -1017,6 +1017,7 @@ def _counted_as(kit_similarity: float | None) -> tuple[bool, bool]:
 
 async def _campaign_events(conn: AsyncConnection, brand_id: str, after: int, limit: int) -> list[Any]:
     """The brand's next ``limit`` campaign events that can copy a kit message, after ``seq`` ``after``."""
-    return list((await _exec(conn, "SELECT seq, campaign_id, text, kit_similarity FROM events WHERE brand_id = :b "
-                                   "AND seq > :after AND campaign_id IS NOT NULL AND kind IN ('post', 'share', "
-                                   "'mention') ORDER BY seq LIMIT :n", {"b": brand_id, "after": after, "n": limit})).all())
+    return list((await _exec(conn, "SELECT seq, origin, campaign_id, text, kit_similarity FROM events WHERE "
+                                   "brand_id = :b AND seq > :after AND campaign_id IS NOT NULL AND kind IN ('post', "
+                                   "'share', 'mention') ORDER BY seq LIMIT :n",
+                             {"b": brand_id, "after": after, "n": limit})).all())

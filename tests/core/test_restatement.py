@@ -183,19 +183,20 @@ TEA = "Tea time is the best time of the day"
 
 
 async def _campaign_copies(runtime: Runtime, caller: Any, brand: str) -> str:
-    """A campaign of the counted brand whose kit is ``KIT``: members' posts, shares and mentions
-    that copy it or ``TEA``, one unlike either, some in a tribe by rule; all counted but the
-    last two (a copy of each), sent after the run. Returns the campaign."""
+    """A campaign of the counted brand whose kit is ``KIT``: the brand's post of it, members'
+    posts, shares and mentions that copy it or ``TEA``, one unlike either, some in a tribe by
+    rule; all counted but the last two (a copy of each), sent after the run. Returns the
+    campaign."""
     async with runtime.db.transaction() as conn:
         campaign = (await CampaignService(conn, caller).create(CampaignCreate(
             brand_id=brand, name="Mornings", mode="push", kit_message=KIT))).id
-    copies = [("post", "anna", KIT), ("share", "bob", KIT + " #brew"), ("mention", "kim", KIT),
+    copies = [("post", "acme", KIT), ("post", "anna", KIT), ("share", "bob", KIT + " #brew"), ("mention", "kim", KIT),
               ("post", "gina", TEA), ("share", "dan", TEA + " #brew"), ("post", "erin", "Nice"),
               ("post", "carla", KIT), ("mention", "hank", TEA)]
     events = [{**_e(f"K{i}", kind, who, f"2026-03-05T{8 + i:02d}:00:00Z", f"k{i}", None, text), "brand_id": brand,
                "network": _network(who), "campaign_id": campaign} for i, (kind, who, text) in enumerate(copies)]
     # The brand answers kim's mention: a linked event, whose facts are stored with their measure.
-    events.insert(0, {**_e("KR", "reply", "acme", "2026-03-05T21:00:00Z", "kr", "k2", "Thanks kim"), "brand_id": brand})
+    events.insert(0, {**_e("KR", "reply", "acme", "2026-03-05T21:00:00Z", "kr", "k3", "Thanks kim"), "brand_id": brand})
     assert (await ingest_batch(runtime.db, runtime.registry, caller, events[:-2])).result.rejected == []
     await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
     assert (await ingest_batch(runtime.db, runtime.registry, caller, events[-2:])).result.rejected == []
@@ -225,8 +226,9 @@ def test_a_new_kit_message_is_restated_by_the_next_run_as_a_rebuild_counts_it(
         await _new_kit(runtime, caller, campaign, TEA)
         assert await _flags(runtime, brand) == (1, 0)  # pending, for a run, not a rebuild
         result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
-        # Every copy of either message, each now a copy or no longer one; "Nice" is like neither.
-        assert (result["kit_similarities_changed"], result["kit_events_recounted"]) == (7, 7)
+        # Every copy of either message, each now a copy or no longer one, but the brand's own,
+        # which counts for nothing; "Nice" is like neither.
+        assert (result["kit_similarities_changed"], result["kit_events_recounted"]) == (8, 7)
         assert await _flags(runtime, brand) == (0, 0) and await _kit_changes(runtime, brand) == 0
         counted = await _aggregates(runtime, brand)
         assert counted != before
@@ -248,7 +250,7 @@ def test_a_kit_message_edited_recounts_only_the_copies_it_makes_or_unmakes(datab
         await _new_kit(runtime, caller, campaign, KIT + " today")
         result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
         # The exact copies measure 0.857 now, still copies; bob's, with "#brew", 0.75: no longer one.
-        assert (result["kit_similarities_changed"], result["kit_events_recounted"]) == (4, 1)
+        assert (result["kit_similarities_changed"], result["kit_events_recounted"]) == (5, 1)
         counted = await _aggregates(runtime, brand)
         assert counted != before
         assert await _rebuilt(runtime, caller, brand) == counted
@@ -262,7 +264,7 @@ def test_a_kit_message_removed_and_set_again_recounts_every_measured_event(datab
         brand, _, _ = await _counted(runtime, caller)
         campaign = await _campaign_copies(runtime, caller, brand)
         await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
-        for kit, expected in ((None, (8, 8)), (KIT, (8, 8))):  # "Nice", 0.0, is measured all the same
+        for kit, expected in ((None, (9, 8)), (KIT, (9, 8))):  # "Nice", 0.0, is measured all the same
             async with runtime.db.transaction() as conn:
                 await CampaignService(conn, caller).update(campaign, CampaignUpdate(kit_message=kit))
             result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
@@ -340,7 +342,7 @@ def test_the_kit_measures_are_read_beside_ingest(database_url: str, monkeypatch:
         batch = await asyncio.wait_for(ingest_batch(runtime.db, runtime.registry, caller, [late]), timeout=10)
         assert batch.result.accepted == 1
         go_on.set()
-        assert (await asyncio.wait_for(run, timeout=10))["kit_similarities_changed"] == 7
+        assert (await asyncio.wait_for(run, timeout=10))["kit_similarities_changed"] == 8
         await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
         assert await _flags(runtime, brand) == (0, 0)
         counted = await _aggregates(runtime, brand)
