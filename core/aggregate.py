@@ -42,8 +42,8 @@ from .services.context import utcnow
 from .similarity import MEGAPHONE, similarity
 from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
 
-ROLLUP_KEY = ("brand_id", "campaign", "tribe", "network", "day", "kind", "origin")
-MEMBER_KEY = ("brand_id", "campaign", "tribe", "network", "day", "member_id")
+ROLLUP_KEY = ("brand_id", "tribe", "day", "campaign", "network", "kind", "origin")  # in their primary keys' order
+MEMBER_KEY = ("brand_id", "tribe", "day", "campaign", "network", "member_id")
 # The tables a run adds facts to: their keys and their sums.
 AGGREGATES = {"rollups": (ROLLUP_KEY, ROLLUP_SUMS), "member_days": (MEMBER_KEY, MEMBER_SUMS)}
 log = logging.getLogger("tribeops.aggregate")

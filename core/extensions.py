@@ -47,6 +47,10 @@ class MetricContext(Protocol):
       without links (likes, impressions, unanswered posts...) have no row: count them in
       ``rollups``.
 
+    ``rollups`` and ``member_days`` are keyed brand, tribe and day first (``event_facts`` has an
+    index in that order): a condition on the scope and the period, as ``{where}`` is, reads
+    the period's rows only, where one on ``{scope}`` alone reads the scope's whole history.
+
     Rows of ``rollups`` and ``member_days`` are kept by adding and taking out: one whose sums
     are all 0 may stay (a merged-away member's days, a link that went), so count members or
     days on a sum (``active > 0``), not on the row.

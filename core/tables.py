@@ -302,6 +302,7 @@ ROLLUP_SUMS = ("n", "value", "message", "answered", "thread_start", "m_reply", "
                "q_community", "thanks", "mega_text", "mega_copy", "active")
 
 # Sums per (brand, campaign, tribe, network, day, kind, origin), kept by deltas of the facts.
+# Keyed brand, tribe and day first: a scorecard reads a scope's period as one range.
 rollups = sa.Table(
     "rollups",
     metadata,
@@ -314,10 +315,10 @@ rollups = sa.Table(
     sa.Column("origin", sa.String(8), nullable=False),
     sa.Column("workspace_id", sa.String(32), nullable=False),
     *[sa.Column(name, sa.Float() if name == "value" else sa.BigInteger(), nullable=False) for name in ROLLUP_SUMS],
-    sa.PrimaryKeyConstraint("brand_id", "campaign", "tribe", "network", "day", "kind", "origin"),
+    sa.PrimaryKeyConstraint("brand_id", "tribe", "day", "campaign", "network", "kind", "origin"),
 )
 
-# Member activity per (brand, campaign, tribe, network, day, member), kept the same way.
+# Member activity per (brand, campaign, tribe, network, day, member), kept and keyed the same way.
 member_days = sa.Table(
     "member_days",
     metadata,
@@ -329,7 +330,7 @@ member_days = sa.Table(
     sa.Column("member_id", sa.String(32), nullable=False),
     sa.Column("workspace_id", sa.String(32), nullable=False),
     *[sa.Column(name, sa.BigInteger(), nullable=False) for name in MEMBER_SUMS],
-    sa.PrimaryKeyConstraint("brand_id", "campaign", "tribe", "network", "day", "member_id"),
+    sa.PrimaryKeyConstraint("brand_id", "tribe", "day", "campaign", "network", "member_id"),
 )
 
 # Jobs live in the database (Redis only carries wake-ups), so none is lost with a worker.
