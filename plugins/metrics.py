@@ -56,11 +56,15 @@ async def active_members(ctx: MetricContext) -> MetricResult:
 
 
 async def returning_members(ctx: MetricContext) -> MetricResult:
+    active = await active_members(ctx)
+    # Nobody active before the period (a scorecard of the whole history starts on the first
+    # day): nothing to group. One row looked up, through the keys' brand, tribe and day order.
+    if await ctx.scalar("SELECT 1 FROM member_days WHERE {scope} AND day < :from_day AND active > 0 LIMIT 1") is None:
+        return MetricResult(0.0, 0.0, active.value)
     # One grouped pass over the scope up to the period's end: linear whatever the planner's statistics.
     value = await ctx.scalar(
         "SELECT COUNT(*) FROM (SELECT member_id FROM member_days WHERE {scope} AND day < :to_day AND active > 0 "
         "GROUP BY member_id HAVING MIN(day) < :from_day AND MAX(day) >= :from_day) r")
-    active = await active_members(ctx)
     return MetricResult(float(value or 0), float(value or 0), active.value)
 
 
