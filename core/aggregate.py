@@ -338,7 +338,7 @@ async def run(db: Database, kind: str, ws: str, brand_id: str) -> dict[str, Any]
     # resent batch or a merge would wait for while holding what the run needs last. A rebuild
     # measures every campaign event again; an incremental run only after a kit message changed,
     # restating what changed (see :func:`refresh_similarities`).
-    remeasured = await refresh_similarities(db, ws, brand_id, restate=kind != "scorecards.rebuild")
+    measured = await refresh_similarities(db, ws, brand_id, restate=kind != "scorecards.rebuild")
     until = await horizon(db, ws, brand_id)
     if kind == "scorecards.rebuild" and db.dialect == "sqlite":
         result = await _rebuild_staged(db, ws, brand_id, until)
@@ -347,12 +347,7 @@ async def run(db: Database, kind: str, ws: str, brand_id: str) -> dict[str, Any]
             await advisory_locks(conn, ONE_RUN, [brand_id], shared=False)  # one run per brand at a time
             work = rebuild if kind == "scorecards.rebuild" else aggregate
             result = await work(conn, ws, brand_id, until)
-    if remeasured is None:
-        return result
-    changed, recounted = remeasured
-    if kind == "scorecards.rebuild":  # it recounts every event anyway
-        return {**result, "kit_similarities_changed": changed}
-    return {**result, "kit_similarities_changed": changed, "kit_events_recounted": recounted}
+    return {**result, **(measured or {})}
 
 
 async def _watermark(conn: AsyncConnection, brand_id: str) -> int:
@@ -942,11 +937,12 @@ def pending_statement(dialect: str, ws: str, brand_ids: list[str], now: datetime
 
 
 async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int = 5000, restate: bool = False
-                               ) -> tuple[int, int] | None:
+                               ) -> dict[str, int] | None:
     """Measure the brand's campaign posts, shares and mentions against their kit messages as
     they are now (``kit_similarity``), a chunk at a time, read beside ingest, then only the
-    values that changed written, in a transaction per chunk. Returns how many changed and how
-    many of those were recounted; None when there was nothing to do.
+    values that changed written, in a transaction per chunk. Returns, for the job's result,
+    how many changed and (with ``restate``) how many of those were recounted; None when there
+    was nothing to do.
 
     A rebuild measures them all, then counts everything again. With ``restate`` (an
     incremental run) it only runs once a kit message has changed (``kit_changes``), and the
@@ -970,7 +966,7 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
     if restate:
         async with db.transaction() as conn:  # batches measured against the old message are stored first
             await gate(conn, [brand_id], shared=False)
-    changed, recounted, last = 0, 0, 0
+    changed, recounted, last, recounting = 0, 0, 0, restate
     while True:
         # Read beside ingest: with few campaign events, a chunk's read walks much of the brand
         # (on 10M events, 3 s in all that a SQLite batch used to wait for).
@@ -1003,7 +999,9 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
         async with db.transaction() as conn:
             await _exec(conn, "UPDATE agg_state SET kit_changes = kit_changes - :k WHERE brand_id = :b",
                         {"b": brand_id, "k": seen})
-    return changed, recounted
+    if not recounting:  # a rebuild recounts every event anyway
+        return {"kit_similarities_changed": changed}
+    return {"kit_similarities_changed": changed, "kit_events_recounted": recounted}
 
 
 # The facts that depend on a member event's kit measure (see :func:`_own_parts`).
