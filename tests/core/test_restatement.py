@@ -203,7 +203,19 @@ async def _campaign_copies(runtime: Runtime, caller: Any, brand: str) -> str:
     return campaign
 
 
-async def _new_kit(runtime: Runtime, caller: Any, campaign: str, kit: str) -> None:
+async def _brand_with_copies(runtime: Runtime, counted: bool = False) -> tuple[Any, str, str]:
+    """A new workspace's brand counted by runs (see :func:`_counted`), with
+    :func:`_campaign_copies` (with ``counted``, all of them counted by a run):
+    (caller, brand, campaign)."""
+    caller, _ = await workspace_with_brand(runtime)
+    brand, _, _ = await _counted(runtime, caller)
+    campaign = await _campaign_copies(runtime, caller, brand)
+    if counted:
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+    return caller, brand, campaign
+
+
+async def _new_kit(runtime: Runtime, caller: Any, campaign: str, kit: str | None) -> None:
     async with runtime.db.transaction() as conn:
         await CampaignService(conn, caller).update(campaign, CampaignUpdate(kit_message=kit))
 
@@ -219,9 +231,7 @@ def test_a_new_kit_message_is_restated_by_the_next_run_as_a_rebuild_counts_it(
     async def scenario(runtime: Runtime) -> None:
         # Two events a chunk: the restatement goes chunk by chunk.
         monkeypatch.setattr(aggregate, "refresh_similarities", partial(aggregate.refresh_similarities, chunk=2))
-        caller, _ = await workspace_with_brand(runtime)
-        brand, _, _ = await _counted(runtime, caller)
-        campaign = await _campaign_copies(runtime, caller, brand)
+        caller, brand, campaign = await _brand_with_copies(runtime)
         before = await _aggregates(runtime, brand)
         await _new_kit(runtime, caller, campaign, TEA)
         assert await _flags(runtime, brand) == (1, 0)  # pending, for a run, not a rebuild
@@ -242,10 +252,7 @@ def test_a_new_kit_message_is_restated_by_the_next_run_as_a_rebuild_counts_it(
 
 def test_a_kit_message_edited_recounts_only_the_copies_it_makes_or_unmakes(database_url: str) -> None:
     async def scenario(runtime: Runtime) -> None:
-        caller, _ = await workspace_with_brand(runtime)
-        brand, _, _ = await _counted(runtime, caller)
-        campaign = await _campaign_copies(runtime, caller, brand)
-        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        caller, brand, campaign = await _brand_with_copies(runtime, counted=True)
         before = await _aggregates(runtime, brand)
         await _new_kit(runtime, caller, campaign, KIT + " today")
         result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
@@ -260,13 +267,9 @@ def test_a_kit_message_edited_recounts_only_the_copies_it_makes_or_unmakes(datab
 
 def test_a_kit_message_removed_and_set_again_recounts_every_measured_event(database_url: str) -> None:
     async def scenario(runtime: Runtime) -> None:
-        caller, _ = await workspace_with_brand(runtime)
-        brand, _, _ = await _counted(runtime, caller)
-        campaign = await _campaign_copies(runtime, caller, brand)
-        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        caller, brand, campaign = await _brand_with_copies(runtime, counted=True)
         for kit, expected in ((None, (9, 8)), (KIT, (9, 8))):  # "Nice", 0.0, is measured all the same
-            async with runtime.db.transaction() as conn:
-                await CampaignService(conn, caller).update(campaign, CampaignUpdate(kit_message=kit))
+            await _new_kit(runtime, caller, campaign, kit)
             result = await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
             assert (result["kit_similarities_changed"], result["kit_events_recounted"]) == expected
             counted = await _aggregates(runtime, brand)
@@ -278,9 +281,7 @@ def test_a_kit_message_removed_and_set_again_recounts_every_measured_event(datab
 def test_a_kit_message_changed_during_a_run_leaves_the_brand_pending(
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
-        caller, _ = await workspace_with_brand(runtime)
-        brand, _, _ = await _counted(runtime, caller)
-        campaign = await _campaign_copies(runtime, caller, brand)
+        caller, brand, campaign = await _brand_with_copies(runtime)
         await _new_kit(runtime, caller, campaign, TEA)
         horizon = aggregate.horizon
 
@@ -306,10 +307,7 @@ def test_a_kit_message_changed_during_a_run_leaves_the_brand_pending(
 def test_a_new_kit_message_with_a_rebuild_due_is_left_to_it(database_url: str,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
-        caller, _ = await workspace_with_brand(runtime)
-        brand, _, _ = await _counted(runtime, caller)
-        campaign = await _campaign_copies(runtime, caller, brand)
-        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+        caller, brand, campaign = await _brand_with_copies(runtime, counted=True)
         monkeypatch.setattr(aggregate, "RESTATE_LIMIT", 4)  # anna alone has more events
         async with runtime.db.transaction() as conn:
             await MemberService(conn, caller).merge(await _member(runtime, caller, "anna"),
@@ -329,9 +327,7 @@ def test_a_new_kit_message_with_a_rebuild_due_is_left_to_it(database_url: str,
 def test_the_kit_measures_are_read_beside_ingest(database_url: str, monkeypatch: pytest.MonkeyPatch,
                                                  kind: str) -> None:
     async def scenario(runtime: Runtime) -> None:
-        caller, _ = await workspace_with_brand(runtime)
-        brand, _, _ = await _counted(runtime, caller)
-        campaign = await _campaign_copies(runtime, caller, brand)
+        caller, brand, campaign = await _brand_with_copies(runtime)
         await _new_kit(runtime, caller, campaign, TEA)
         reached, go_on = pause_first_call(monkeypatch, aggregate, "_campaign_events", brand)
         run = asyncio.create_task(aggregate.run(runtime.db, kind, caller.workspace_id, brand))
