@@ -35,3 +35,15 @@ def settled(client: TestClient[Any], headers: dict[str, str], params: dict[str, 
             return card
         time.sleep(0.2)
     raise AssertionError(f"the scorecard for {params} stayed pending")
+
+
+def finished_jobs(client: TestClient[Any], headers: dict[str, str]) -> list[dict[str, Any]]:
+    """The workspace's jobs once none is queued or running: a scorecard stops being pending
+    when its run settles, a moment before the job records its result."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        jobs: list[dict[str, Any]] = client.get("/v1/jobs", headers=headers).json()["data"]
+        if all(j["status"] in ("succeeded", "failed") for j in jobs):
+            return jobs
+        time.sleep(0.05)
+    raise AssertionError("jobs were still queued or running after 20 s")

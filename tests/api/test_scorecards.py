@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from tribeops.core.db import Database
 from tribeops.core.settings import Settings
 
-from ..scoring import run_job, settled, values
+from ..scoring import finished_jobs, run_job, settled, values
 
 KIT = "Show us your morning cup with #MyAcmeMorning"
 
@@ -146,7 +146,7 @@ def test_a_new_kit_message_measures_past_posts_against_it(client: TestClient[Any
         assert client.get("/v1/scorecards", params=params, headers=admin).json()["pending"] is True
         assert values(settled(client, admin, params))["megaphone_index"] == megaphone
     # Measured and recounted by the brand's next run: no rebuild.
-    jobs = client.get("/v1/jobs", headers=admin).json()["data"]
+    jobs = finished_jobs(client, admin)
     assert "scorecards.rebuild" not in [j["kind"] for j in jobs]
     changed = [j["result"]["kit_similarities_changed"] for j in jobs if "kit_similarities_changed" in j["result"]]
     assert sorted(changed) == [1, 1]  # the one copy of the kit, twice
