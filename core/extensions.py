@@ -57,6 +57,11 @@ class MetricContext(Protocol):
 
     In SQL given to :meth:`scalar`, ``{where}`` is the scope and period condition and
     ``{scope}`` the scope alone; ``:from_day`` and ``:to_day`` bound the period [from, to).
+
+    A scorecard computes each metric over its whole period first, then over each bucket of
+    its series in order. ``memo`` is one dict shared by all those calls (and by no other
+    scorecard): a metric that needs a pass over the scope's history may keep there what the
+    pass found, under a key of its own name, so that the series' buckets do not repeat it.
     """
 
     brand_id: str
@@ -65,9 +70,14 @@ class MetricContext(Protocol):
     network: str | None
     period_from: datetime
     period_to: datetime
+    memo: dict[str, Any]
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         """Run one read-only query (with ``{where}`` / ``{scope}`` filled in) and return its first value."""
+        ...
+
+    async def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Like :meth:`scalar`, but every row the query returns."""
         ...
 
     async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:

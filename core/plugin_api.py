@@ -35,8 +35,10 @@ from .extensions import (
 from .hookspecs import hookimpl
 from .schemas.events import BUILTIN_KINDS, Actor, EventIn
 
-PLUGIN_API_VERSION = "1.0"
-"""``major.minor``: a plugin written for 1.x works with any 1.y where y >= x."""
+PLUGIN_API_VERSION = "1.1"
+"""``major.minor``: a plugin written for 1.x works with any 1.y where y >= x.
+
+1.1 adds ``MetricContext.memo`` and ``MetricContext.rows``."""
 
 
 def require_api(version: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -32,6 +32,7 @@ class ScopeContext:
     period_from: datetime
     period_to: datetime
     campaign_ends_at: datetime | None = None
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -50,9 +51,15 @@ class ScopeContext:
         return " AND ".join(parts)
 
     async def scalar(self, sql: str, **params: Any) -> Any:
+        return (await self._execute(sql, params)).scalar()
+
+    async def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self._execute(sql, params)]
+
+    async def _execute(self, sql: str, params: dict[str, Any]) -> sa.CursorResult[Any]:
         where = f"{self.scope_sql} AND day >= :from_day AND day < :to_day"
         statement = sa.text(sql.replace("{where}", where).replace("{scope}", self.scope_sql))
-        return (await self.conn.execute(statement, {**self.params, **params})).scalar()
+        return await self.conn.execute(statement, {**self.params, **params})
 
     async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:
         if column not in t.ROLLUP_SUMS:
@@ -141,10 +148,11 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
                                                            "use a coarser granularity or a shorter period.", "query")])
     targets = {tg["metric"]: (tg["comparison"], tg["value"]) for tg in (campaign.targets if campaign else [])}
     errors: list[str] = []
+    memo: dict[str, Any] = {}
 
     def context(a: date, b: date) -> ScopeContext:
         return ScopeContext(conn, ws, scope.brand_id, scope.campaign_id, scope.tribe_id, scope.network,
-                            _day_start(a), _day_start(b), campaign.ends_at if campaign else None)
+                            _day_start(a), _day_start(b), campaign.ends_at if campaign else None, memo)
 
     metrics = await _metrics(context(start, end), registry, targets, errors)
     series = None

@@ -9,6 +9,7 @@ is null, not 0.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -51,21 +52,53 @@ async def median_response_minutes(ctx: MetricContext) -> MetricResult:
 
 
 async def active_members(ctx: MetricContext) -> MetricResult:
-    value = await ctx.scalar("SELECT COUNT(DISTINCT member_id) FROM member_days WHERE {where} AND active > 0")
-    return MetricResult(float(value or 0))
+    key = f"active_members {ctx.period_from.isoformat()} {ctx.period_to.isoformat()}"  # returning_members needs it too
+    if key not in ctx.memo:
+        ctx.memo[key] = await ctx.scalar(
+            "SELECT COUNT(DISTINCT member_id) FROM member_days WHERE {where} AND active > 0")
+    return MetricResult(float(ctx.memo[key] or 0))
 
 
 async def returning_members(ctx: MetricContext) -> MetricResult:
+    ctx.memo.setdefault(FIRST_DAYS_BOUND, ctx.period_to.date().isoformat())  # the whole period comes first
     active = await active_members(ctx)
     # Nobody active before the period (a scorecard of the whole history starts on the first
-    # day): nothing to group. One row looked up, through the keys' brand, tribe and day order.
+    # day): nothing to count. One row looked up, through the keys' brand, tribe and day order.
     if await ctx.scalar("SELECT 1 FROM member_days WHERE {scope} AND day < :from_day AND active > 0 LIMIT 1") is None:
         return MetricResult(0.0, 0.0, active.value)
-    # One grouped pass over the scope up to the period's end: linear whatever the planner's statistics.
-    value = await ctx.scalar(
-        "SELECT COUNT(*) FROM (SELECT member_id FROM member_days WHERE {scope} AND day < :to_day AND active > 0 "
-        "GROUP BY member_id HAVING MIN(day) < :from_day AND MAX(day) >= :from_day) r")
-    return MetricResult(float(value or 0), float(value or 0), active.value)
+    # An active member is either returning or new: first active in the scope during the period.
+    first = await _first_days(ctx)
+    value = (active.value or 0) - first.between(ctx.period_from.date().isoformat(), ctx.period_to.date().isoformat())
+    return MetricResult(value, value, active.value)
+
+
+class FirstDays:
+    """How many members of a scope were first active on each day before ``bound``."""
+
+    def __init__(self, bound: str, counts: list[tuple[str, int]]) -> None:
+        self.bound, self.days, self.running = bound, [day for day, _ in counts], [0]
+        for _, n in counts:  # running[i]: members first active before days[i]
+            self.running.append(self.running[-1] + int(n))
+
+    def between(self, from_day: str, to_day: str) -> int:
+        """Members first active in [from_day, to_day), for to_day <= bound."""
+        return self.running[bisect_left(self.days, to_day)] - self.running[bisect_left(self.days, from_day)]
+
+
+FIRST_DAYS, FIRST_DAYS_BOUND = "returning_members.first_days", "returning_members.bound"
+
+
+async def _first_days(ctx: MetricContext) -> FirstDays:
+    """One grouped pass over the scope's history up to the end of the scorecard's whole period,
+    kept in its memo: every bucket of the series reads it."""
+    bound = max(ctx.memo[FIRST_DAYS_BOUND], ctx.period_to.date().isoformat())
+    kept = ctx.memo.get(FIRST_DAYS)
+    if kept is None or kept.bound < bound:
+        kept = ctx.memo[FIRST_DAYS] = FirstDays(bound, await ctx.rows(
+            "SELECT first_day, COUNT(*) FROM (SELECT MIN(day) AS first_day FROM member_days WHERE {scope} "
+            "AND day < :bound AND active > 0 GROUP BY member_id) f GROUP BY first_day ORDER BY first_day",
+            bound=bound))
+    return kept
 
 
 async def ambassadors(ctx: MetricContext) -> MetricResult:

@@ -192,3 +192,44 @@ def test_compare_campaigns_and_bad_scopes(client: TestClient[Any], admin: dict[s
     bad = client.get("/v1/scorecards", params={"brand_id": scored["brand"], "from": "2026-03-05",
                                                "to": "2026-03-01"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/to"
+
+
+def test_returning_members_in_every_bucket_of_a_series(client: TestClient[Any], admin: dict[str, str]) -> None:
+    brand = client.post("/v1/brands", json={"name": "Acme", "handles": {"x": "acme"}}, headers=admin).json()["id"]
+    active = {"anna": ("03-02", "03-09", "03-20"), "bob": ("03-09", "04-02"), "carla": ("03-20", "04-03"),
+              "dan": ("04-02",), "bobby": ("03-09",)}  # Bob's second account, merged below
+    events = [_e(f"{who}{day}", "comment", who, f"2026-{day}T10:00:00Z", f"p-{who}{day}", "B1")
+              for who, days in active.items() for day in days]
+    events.append(_e("like", "like", "dan", "2026-03-10T10:00:00Z", None, "B1"))  # a like: not taking part
+    events = [{**e, "brand_id": brand} for e in events]
+    assert client.post("/v1/events", json={"events": events}, headers=admin).json()["accepted"] == len(events)
+    assert run_job(client, admin, brand)["status"] == "succeeded"
+    members = {m["identities"][0]["handle"]: m["id"] for m in client.get(
+        "/v1/members", params={"limit": 100}, headers=admin).json()["data"]}
+    merged = client.post(f"/v1/members/{members['bob']}/merge", json={"member_id": members["bobby"]}, headers=admin)
+    assert merged.status_code == 200  # Bobby's days stay behind with nothing active
+
+    def returning(card: dict[str, Any]) -> list[tuple[str, float, float]]:
+        return [(p["period"]["from"], values(p)["returning_members"], values(p)["active_members"])
+                for p in card["series"]]
+
+    def card(since: str, until: str, granularity: str) -> dict[str, Any]:
+        params = {"brand_id": brand, "from": since, "to": until, "granularity": granularity}
+        got: dict[str, Any] = client.get("/v1/scorecards", params=params, headers=admin).json()
+        return got
+
+    # Nobody was active before March: the whole period counts no one as returning, its buckets do.
+    months = card("2026-03-01", "2026-05-01", "month")
+    assert values(months)["returning_members"] == 0
+    assert returning(months) == [("2026-03-01", 0, 3), ("2026-04-01", 2, 3)]  # Bob and Carla; Dan is new
+    weeks = card("2026-03-01", "2026-04-06", "week")
+    assert returning(weeks) == [("2026-03-01", 0, 0), ("2026-03-02", 0, 1), ("2026-03-09", 1, 2),
+                                ("2026-03-16", 1, 2), ("2026-03-23", 0, 0), ("2026-03-30", 2, 3)]
+    later = card("2026-03-09", "2026-04-06", "week")
+    assert values(later)["returning_members"] == 1  # Anna
+    assert returning(later) == [("2026-03-09", 1, 2), ("2026-03-16", 1, 2), ("2026-03-23", 0, 0),
+                                ("2026-03-30", 2, 3)]
+    # Each bucket says what a scorecard of that bucket alone says.
+    for point in weeks["series"] + months["series"]:
+        alone = card(point["period"]["from"], point["period"]["to"], "total")
+        assert values(alone) == values(point), point["period"]
