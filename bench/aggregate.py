@@ -188,7 +188,8 @@ async def incremental(runtime: Runtime, caller: Any, brand: str, history: int, s
     return times
 
 
-def duckdb_reference(data: list[tuple[Any, ...]], workdir: Path) -> tuple[float, dict[str, float | None]]:
+def duckdb_events(data: list[tuple[Any, ...]], workdir: Path) -> Any:
+    """A DuckDB connection with ``data`` in its ``events`` table (the columns the metrics read)."""
     import duckdb
 
     path = workdir / "events.csv"
@@ -203,6 +204,11 @@ def duckdb_reference(data: list[tuple[Any, ...]], workdir: Path) -> tuple[float,
     con = duckdb.connect()
     con.execute(f"CREATE TABLE events AS SELECT * FROM read_csv('{path}', header=true, nullstr='', "
                 f"types={{'occurred_at': 'TIMESTAMPTZ'}})")
+    return con
+
+
+def duckdb_reference(data: list[tuple[Any, ...]], workdir: Path) -> tuple[float, dict[str, float | None]]:
+    con = duckdb_events(data, workdir)
     started = time.perf_counter()
     row = con.execute("""
         WITH e AS (SELECT * FROM events),

@@ -81,7 +81,10 @@ class MetricContext(Protocol):
         ...
 
     async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:
-        """The sum of a ``rollups`` column over the scope and period, for some kinds and an origin."""
+        """The sum of a ``rollups`` column over the scope and period, for some kinds and an origin.
+
+        The period's rollups are read once, grouped by kind and origin, for every metric that
+        asks: prefer this to a query of your own on ``rollups``."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -19,6 +20,9 @@ from .services.context import Caller
 
 METRIC_TIMEOUT = 60.0
 
+_SUMS = ", ".join(f"SUM({column})" for column in t.ROLLUP_SUMS)
+
+
 @dataclass
 class ScopeContext:
     """The :class:`~tribeops.core.extensions.MetricContext` metrics compute in."""
@@ -33,6 +37,8 @@ class ScopeContext:
     period_to: datetime
     campaign_ends_at: datetime | None = None
     memo: dict[str, Any] = field(default_factory=dict)
+    _sums: dict[tuple[str, str], list[float]] | None = None  # (kind, origin): the rollup sums
+    _savepoint: Any = None  # the running metric's, begun with its first query
 
     @property
     def params(self) -> dict[str, Any]:
@@ -57,6 +63,8 @@ class ScopeContext:
         return [tuple(row) for row in await self._execute(sql, params)]
 
     async def _execute(self, sql: str, params: dict[str, Any]) -> sa.CursorResult[Any]:
+        if self._savepoint is None:  # one whose SQL fails leaves the other metrics a usable connection
+            self._savepoint = await self.conn.begin_nested()
         where = f"{self.scope_sql} AND day >= :from_day AND day < :to_day"
         statement = sa.text(sql.replace("{where}", where).replace("{scope}", self.scope_sql))
         return await self.conn.execute(statement, {**self.params, **params})
@@ -64,16 +72,13 @@ class ScopeContext:
     async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:
         if column not in t.ROLLUP_SUMS:
             raise ValueError(f"rollups have no column {column!r}")
-        clauses = ["{where}"]
-        params: dict[str, Any] = {}
-        if kinds:
-            clauses.append("kind IN (" + ", ".join(f":k{i}" for i in range(len(kinds))) + ")")
-            params.update({f"k{i}": kind for i, kind in enumerate(kinds)})
-        if origin:
-            clauses.append("origin = :origin")
-            params["origin"] = origin
-        value = await self.scalar(f"SELECT SUM({column}) FROM rollups WHERE {' AND '.join(clauses)}", **params)
-        return float(value or 0)
+        if self._sums is None:  # every rollup the metrics ask for, from one grouped read of the period
+            found = await self._execute(f"SELECT kind, origin, {_SUMS} FROM rollups WHERE {{where}} "
+                                        "GROUP BY kind, origin", {})
+            self._sums = {(row[0], row[1]): [float(v or 0) for v in row[2:]] for row in found}
+        at = t.ROLLUP_SUMS.index(column)
+        return math.fsum(values[at] for (kind, side), values in self._sums.items()
+                         if (not kinds or kind in kinds) and (not origin or side == origin))
 
 
 def _day_start(day: date) -> datetime:
@@ -110,13 +115,10 @@ async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tup
     ordered = sorted(registry.metrics.items(), key=lambda kv: FAMILIES.index(kv[1].item.family))  # stable
     for name, registered in ordered:
         metric = registered.item
-        # A savepoint per metric: one whose SQL fails leaves the others a usable connection.
-        savepoint = await ctx.conn.begin_nested()
+        ctx._savepoint = None
         result = await call(registered.plugin, f"metric {name!r}", metric.compute, ctx, timeout=METRIC_TIMEOUT)
-        if isinstance(result, PluginFailure):
-            await savepoint.rollback()
-        else:
-            await savepoint.commit()
+        if ctx._savepoint is not None:
+            await (ctx._savepoint.rollback() if isinstance(result, PluginFailure) else ctx._savepoint.commit())
         if isinstance(result, PluginFailure) or not isinstance(result, MetricResult):
             errors.append(str(result) if isinstance(result, PluginFailure)
                           else f"{registered.plugin}: metric {name!r} returned {type(result).__name__}")

@@ -63,8 +63,15 @@ class MetricPlugin:
 
         register(Metric(name="likes_squared", family="vanity", description="Likes, squared.", formula="likes^2",
                         unit="likes^2", compute=likes_squared))
+        async def bad_sql(ctx: Any) -> MetricResult:
+            await ctx.rollup("n", ("like",))
+            return MetricResult(await ctx.scalar("SELECT nope FROM nowhere WHERE {where}"))
+
         register(Metric(name="always_broken", family="risk", description="Raises.", formula="1/0", unit="-",
                         compute=broken))
+        # Among the first metrics: on PostgreSQL a failed statement would abort the ones after it.
+        register(Metric(name="bad_sql", family="vanity", description="Reads a table that is not there.",
+                        formula="-", unit="-", compute=bad_sql))
 
 
 def test_plugin_metrics_appear_like_built_ins_and_failures_are_reported(database_url: str, new_key: Any) -> None:
@@ -82,7 +89,10 @@ def test_plugin_metrics_appear_like_built_ins_and_failures_are_reported(database
         assert card.status_code == 200
         got = values(card.json())
         assert got["likes_squared"] == 9 and got["always_broken"] is None and got["likes"] == 3
-        assert any("always_broken" in e for e in card.json()["errors"])
+        assert got["bad_sql"] is None and got["active_members"] == 0 and got["applause_rate"] is None
+        errors = card.json()["errors"]
+        assert [e.split(" raised ")[0] for e in errors] == ["probe_metrics: metric 'always_broken'",
+                                                           "probe_metrics: metric 'bad_sql'"]
         catalogue = {m["name"]: m for m in c.get("/v1/metrics", headers=headers).json()["data"]}
         assert catalogue["likes_squared"]["plugin"] == "probe_metrics"
         assert catalogue["conversation_rate"]["plugin"] == "tribeops.plugins.metrics"
