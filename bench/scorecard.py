@@ -2,9 +2,9 @@
 
     python bench/scorecard.py --db both [--history 1000000] [--big]   (--big: 10M history)
 
-For each database: loads the history of ``bench/aggregate.py`` (a brand's conversations,
-two years and a half of them per million events) and aggregates it (setup, not measured),
-then times ``GET /v1/scorecards``'s work (every registered metric), best of two, for
+For each database: loads the history of ``bench/aggregate.py`` (a brand's conversations:
+five months and a half of them for a million events, 50,000 members) and aggregates it
+(setup, not measured), then times ``GET /v1/scorecards``'s work (every registered metric), best of two, for
 
 - the whole history, one total; the last whole month, one total and a daily series;
 - the whole history, weekly and monthly series;
