@@ -44,19 +44,27 @@ async def median_response_minutes(ctx: MetricContext) -> MetricResult:
     answered = int(await ctx.scalar("SELECT COUNT(*) FROM event_facts WHERE {where} AND answered = 1") or 0)
     if not answered:
         return MetricResult(None, None, 0)
-    middle = "SELECT response_minutes FROM event_facts WHERE {where} AND answered = 1 " \
-             "ORDER BY response_minutes LIMIT 1 OFFSET :k"
-    low = float(await ctx.scalar(middle, k=(answered - 1) // 2))
-    high = float(await ctx.scalar(middle, k=answered // 2))
-    return MetricResult(round((low + high) / 2, 2), None, answered)
+    middle = await ctx.rows("SELECT response_minutes FROM event_facts WHERE {where} AND answered = 1 "
+                            "ORDER BY response_minutes LIMIT :n OFFSET :k", n=2 - answered % 2, k=(answered - 1) // 2)
+    return MetricResult(round(sum(float(m) for m, in middle) / len(middle), 2), None, answered)
 
 
 async def active_members(ctx: MetricContext) -> MetricResult:
-    key = f"active_members {ctx.period_from.isoformat()} {ctx.period_to.isoformat()}"  # returning_members needs it too
+    return MetricResult(float((await _members(ctx))[0]))
+
+
+async def _members(ctx: MetricContext) -> tuple[int, int]:
+    """The period's active members and ambassadors, from one grouped pass over its member-days
+    (kept in the memo: ``active_members``, ``returning_members`` and ``ambassadors`` ask)."""
+    key = f"members {ctx.period_from.isoformat()} {ctx.period_to.isoformat()}"
     if key not in ctx.memo:
-        ctx.memo[key] = await ctx.scalar(
-            "SELECT COUNT(DISTINCT member_id) FROM member_days WHERE {where} AND active > 0")
-    return MetricResult(float(ctx.memo[key] or 0))
+        found = await ctx.rows(
+            "SELECT COUNT(CASE WHEN a > 0 THEN 1 END), COUNT(CASE WHEN p >= 3 OR q >= 2 THEN 1 END) FROM "
+            "(SELECT SUM(active) AS a, SUM(positive_amp) AS p, SUM(answer_other_q) AS q FROM member_days "
+            "WHERE {where} GROUP BY member_id) m")
+        ctx.memo[key] = (int(found[0][0] or 0), int(found[0][1] or 0))
+    members: tuple[int, int] = ctx.memo[key]
+    return members
 
 
 async def returning_members(ctx: MetricContext) -> MetricResult:
@@ -102,10 +110,7 @@ async def _first_days(ctx: MetricContext) -> FirstDays:
 
 
 async def ambassadors(ctx: MetricContext) -> MetricResult:
-    value = await ctx.scalar(
-        "SELECT COUNT(*) FROM (SELECT member_id FROM member_days WHERE {where} GROUP BY member_id "
-        "HAVING SUM(positive_amp) >= 3 OR SUM(answer_other_q) >= 2) a")
-    return MetricResult(float(value or 0))
+    return MetricResult(float((await _members(ctx))[1]))
 
 
 async def after_campaign_activity(ctx: MetricContext) -> MetricResult:

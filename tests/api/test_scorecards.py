@@ -119,6 +119,7 @@ def test_tribe_scope_counts_its_members_events(client: TestClient[Any], admin: d
                                                 "tribe_id": scored["tribe"]}, headers=admin).json()
     got = values(card)
     assert (got["active_members"], got["thanks"], got["ambassadors"], got["returning_members"]) == (1, 1, 1, 1)
+    assert got["median_response_minutes"] == 30.0  # one answered message, Anna's E3: the middle of an odd count
 
 
 def test_series_and_rebuild_agree(client: TestClient[Any], admin: dict[str, str], scored: dict[str, Any]) -> None:
@@ -233,3 +234,21 @@ def test_returning_members_in_every_bucket_of_a_series(client: TestClient[Any], 
     for point in weeks["series"] + months["series"]:
         alone = card(point["period"]["from"], point["period"]["to"], "total")
         assert values(alone) == values(point), point["period"]
+
+
+@pytest.mark.parametrize(("minutes", "median"), [((10, 20, 60), 20.0), ((10, 20, 60, 90), 40.0), ((7,), 7.0)])
+def test_median_response_minutes_of_odd_and_even_counts(client: TestClient[Any], admin: dict[str, str],
+                                                        minutes: tuple[int, ...], median: float) -> None:
+    brand = client.post("/v1/brands", json={"name": "Acme", "handles": {"x": "acme"}}, headers=admin).json()["id"]
+    events = []
+    for i, after in enumerate(minutes):
+        events.append(_e(f"m{i}", "comment", f"fan{i}", "2026-03-02T10:00:00Z", f"m{i}", "B1", "Hello"))
+        events.append(_e(f"r{i}", "reply", "acme", f"2026-03-02T{10 + after // 60:02}:{after % 60:02}:00Z",
+                         f"r{i}", f"m{i}", "Hi"))
+    events = [{**e, "brand_id": brand} for e in events]
+    assert client.post("/v1/events", json={"events": events}, headers=admin).json()["accepted"] == len(events)
+    assert run_job(client, admin, brand)["status"] == "succeeded"
+    card = client.get("/v1/scorecards", params={"brand_id": brand}, headers=admin).json()
+    by_name = {m["name"]: m for m in card["metrics"]}
+    assert (by_name["median_response_minutes"]["value"], by_name["median_response_minutes"]["denominator"]) == (
+        median, len(minutes))
