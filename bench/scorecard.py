@@ -4,7 +4,7 @@
 
 For each database: loads the history of ``bench/aggregate.py`` (a brand's conversations:
 five months and a half of them for a million events, 50,000 members) and aggregates it
-(setup, not measured), then times ``GET /v1/scorecards``'s work (every registered metric), best of two, for
+(setup, not measured; on PostgreSQL, analysed afterwards, as autovacuum would), then times ``GET /v1/scorecards``'s work (every registered metric), best of two, for
 
 - the whole history, one total; the last whole month, one total and a daily series;
 - the whole history, weekly and monthly series;
@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from aggregate import brand_with_history, duckdb_events, rows
+from aggregate import analyze, brand_with_history, duckdb_events, rows
 from common import fresh_database
 
 from tribeops.core.migrate import upgrade
@@ -76,6 +76,7 @@ async def bench(url: str, backend: str, history: int, workdir: Path) -> None:
     runtime = Runtime.create(Settings(database_url=url))
     try:
         caller, brand, _ = await brand_with_history(runtime, "big", history, 2)
+        await analyze(runtime.db)  # as autovacuum would, after the rebuild's inserts (PostgreSQL)
         scope = Scope(brand_id=brand)
         whole, card = await best_of_two(runtime, caller, scope, None, None, "total")
         month = last_whole_month(card)
