@@ -131,7 +131,7 @@ PLUGIN = "__NAME__"
 
 
 class FakeContext:
-    """Answers each ``scalar`` query from a list, recording it: a stand-in for tribeops' metric context."""
+    """Answers each ``scalar`` (or ``rows``) query from a list, recording it: a stand-in for tribeops' metric context."""
 
     brand_id = "brd_test"
     campaign_id = tribe_id = network = None
@@ -141,10 +141,14 @@ class FakeContext:
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
         self.queries: list[tuple[str, dict[str, Any]]] = []
+        self.memo: dict[str, Any] = {}
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         self.queries.append((sql, params))
         return self.answers.pop(0)
+
+    async def rows(self, sql: str, **params: Any) -> Any:
+        return await self.scalar(sql, **params)  # the answer given is the list of rows
 
 
 def _stored(settings: Any) -> dict[str, tuple[dict[str, Any], list[str] | None]]:

@@ -55,13 +55,15 @@ class MetricContext(Protocol):
     are all 0 may stay (a merged-away member's days, a link that went), so count members or
     days on a sum (``active > 0``), not on the row.
 
-    In SQL given to :meth:`scalar`, ``{where}`` is the scope and period condition and
+    In SQL given to :meth:`scalar` and :meth:`rows`, ``{where}`` is the scope and period condition and
     ``{scope}`` the scope alone; ``:from_day`` and ``:to_day`` bound the period [from, to).
 
     A scorecard computes each metric over its whole period first, then over each bucket of
-    its series in order. ``memo`` is one dict shared by all those calls (and by no other
-    scorecard): a metric that needs a pass over the scope's history may keep there what the
-    pass found, under a key of its own name, so that the series' buckets do not repeat it.
+    its series in order. ``memo`` is one dict shared by all those calls, of every metric (and
+    by no other scorecard): a metric that needs a pass over the scope's history may keep there
+    what the pass found, so that the series' buckets do not repeat it. Start its keys with the
+    metric's name (``"returning_members.first_days"``), so that metrics never share one by
+    chance.
     """
 
     brand_id: str

@@ -137,8 +137,10 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
     ws = caller.workspace_id
     if conn.dialect.name == "postgresql":  # the database stops a runaway metric query, not a task cancel
         await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(METRIC_TIMEOUT * 1000) // 2}")
-        # Grouping a period's member-days by member hashes in memory instead of sorting on disk.
-        await conn.exec_driver_sql("SET LOCAL work_mem = '32MB'")
+        # Grouping a period's member-days by member hashes in memory instead of sorting on disk
+        # (raised to 32MB for this read, never lowered).
+        await conn.exec_driver_sql("SELECT set_config('work_mem', '32MB', true) "
+                                   "WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('32MB')")
     await _require(conn, ws, t.brands, scope.brand_id, "brand", "/brand_id")
     campaign = None
     if scope.campaign_id:

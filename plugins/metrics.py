@@ -56,7 +56,7 @@ async def active_members(ctx: MetricContext) -> MetricResult:
 async def _members(ctx: MetricContext) -> tuple[int, int]:
     """The period's active members and ambassadors, from one grouped pass over its member-days
     (kept in the memo: ``active_members``, ``returning_members`` and ``ambassadors`` ask)."""
-    key = f"members {ctx.period_from.isoformat()} {ctx.period_to.isoformat()}"
+    key = f"active_members.members {ctx.period_from.isoformat()} {ctx.period_to.isoformat()}"
     if key not in ctx.memo:
         found = await ctx.rows(
             "SELECT COUNT(CASE WHEN a > 0 THEN 1 END), COUNT(CASE WHEN p >= 3 OR q >= 2 THEN 1 END) FROM "
@@ -76,7 +76,8 @@ async def returning_members(ctx: MetricContext) -> MetricResult:
         return MetricResult(0.0, 0.0, active.value)
     # An active member is either returning or new: first active in the scope during the period.
     first = await _first_days(ctx)
-    value = (active.value or 0) - first.between(ctx.period_from.date().isoformat(), ctx.period_to.date().isoformat())
+    new = first.between(ctx.period_from.date().isoformat(), ctx.period_to.date().isoformat())
+    value = float((active.value or 0) - new)
     return MetricResult(value, value, active.value)
 
 

@@ -64,7 +64,7 @@ class MetricPlugin:
         register(Metric(name="likes_squared", family="vanity", description="Likes, squared.", formula="likes^2",
                         unit="likes^2", compute=likes_squared))
         async def bad_sql(ctx: Any) -> MetricResult:
-            await ctx.rollup("n", ("like",))
+            assert await ctx.scalar("SELECT COUNT(*) FROM rollups WHERE {where}")  # its savepoint begins here
             return MetricResult(await ctx.scalar("SELECT nope FROM nowhere WHERE {where}"))
 
         register(Metric(name="always_broken", family="risk", description="Raises.", formula="1/0", unit="-",

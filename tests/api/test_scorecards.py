@@ -211,8 +211,10 @@ def test_returning_members_in_every_bucket_of_a_series(client: TestClient[Any], 
     assert merged.status_code == 200  # Bobby's days stay behind with nothing active
 
     def returning(card: dict[str, Any]) -> list[tuple[str, float, float]]:
-        return [(p["period"]["from"], values(p)["returning_members"], values(p)["active_members"])
-                for p in card["series"]]
+        found = [(p["period"]["from"], values(p)["returning_members"], values(p)["active_members"])
+                 for p in card["series"]]
+        assert all(isinstance(v, float) for _, *counts in found for v in counts), found  # 0.0 in JSON, not 0
+        return found
 
     def card(since: str, until: str, granularity: str) -> dict[str, Any]:
         params = {"brand_id": brand, "from": since, "to": until, "granularity": granularity}

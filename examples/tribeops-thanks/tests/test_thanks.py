@@ -24,7 +24,7 @@ APRIL = datetime(2026, 4, 1, tzinfo=timezone.utc)
 
 
 class FakeContext:
-    """Answers each ``scalar`` query from a list, recording it: a stand-in for tribeops' metric context."""
+    """Answers each ``scalar`` (or ``rows``) query from a list, recording it: a stand-in for tribeops' metric context."""
 
     campaign_id = tribe_id = network = None
 
@@ -32,10 +32,14 @@ class FakeContext:
         self.brand_id, self.period_from, self.period_to = brand_id, MARCH, APRIL
         self.answers = list(answers)
         self.queries: list[tuple[str, dict[str, Any]]] = []
+        self.memo: dict[str, Any] = {}
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         self.queries.append((sql, params))
         return self.answers.pop(0)
+
+    async def rows(self, sql: str, **params: Any) -> Any:
+        return await self.scalar(sql, **params)  # the answer given is the list of rows
 
 
 class DatabaseContext(FakeContext):
