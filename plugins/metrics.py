@@ -95,18 +95,27 @@ class FirstDays:
 
 
 FIRST_DAYS, FIRST_DAYS_BOUND = "returning_members.first_days", "returning_members.bound"
+FIRST_DAYS_FAILED = "returning_members.failed"
 
 
 async def _first_days(ctx: MetricContext) -> FirstDays:
     """One grouped pass over the scope's history up to the end of the scorecard's whole period,
-    kept in its memo: every bucket of the series reads it."""
+    kept in its memo: every bucket of the series reads it. If the pass failed (it timed out),
+    the buckets fail at once rather than each try it again."""
+    if FIRST_DAYS_FAILED in ctx.memo:
+        raise RuntimeError(f"the members' first active days could not be read: {ctx.memo[FIRST_DAYS_FAILED]}")
     bound = max(ctx.memo[FIRST_DAYS_BOUND], ctx.period_to.date().isoformat())
     kept = ctx.memo.get(FIRST_DAYS)
     if kept is None or kept.bound < bound:
-        kept = ctx.memo[FIRST_DAYS] = FirstDays(bound, await ctx.rows(
-            "SELECT first_day, COUNT(*) FROM (SELECT MIN(day) AS first_day FROM member_days WHERE {scope} "
-            "AND day < :bound AND active > 0 GROUP BY member_id) f GROUP BY first_day ORDER BY first_day",
-            bound=bound))
+        try:
+            counts = await ctx.rows(
+                "SELECT first_day, COUNT(*) FROM (SELECT MIN(day) AS first_day FROM member_days WHERE {scope} "
+                "AND day < :bound AND active > 0 GROUP BY member_id) f GROUP BY first_day ORDER BY first_day",
+                bound=bound)
+        except BaseException as exc:  # a timeout cancels the task: CancelledError is not an Exception
+            ctx.memo[FIRST_DAYS_FAILED] = type(exc).__name__
+            raise
+        kept = ctx.memo[FIRST_DAYS] = FirstDays(bound, counts)
     return kept
 
 
