@@ -19,24 +19,21 @@ events table (setup, not measured), then times
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import random
 import statistics
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from common import fresh_database
+from common import history_benchmark
 
 from tribeops.core import aggregate, bulk
 from tribeops.core.db import Database
 from tribeops.core.ingest import EVENT_COLUMNS, ingest_batch
-from tribeops.core.migrate import upgrade
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
 from tribeops.core.schemas.scorecards import Scope
@@ -265,17 +262,7 @@ async def bench(url: str, backend: str, history: int, workdir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--history", type=int, default=1_000_000)
-    parser.add_argument("--big", action="store_true", help="10M events of history")
-    args = parser.parse_args()
-    history = 10_000_000 if args.big else args.history
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in (("sqlite", "postgres") if args.db == "both" else (args.db,)):
-            url = fresh_database(backend, Path(tmp), f"tribeops_agg_{backend}")
-            upgrade(url)
-            asyncio.run(bench(url, backend, history, Path(tmp)))
+    history_benchmark(__doc__, "agg", bench)
 
 
 if __name__ == "__main__":

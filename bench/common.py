@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -81,6 +83,27 @@ def fresh_database(backend: str, workdir: Path, name: str) -> str:
 
     asyncio.run(make())
     return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+def history_benchmark(description: str, name: str,
+                      bench: Callable[[str, str, int, Path], Coroutine[Any, Any, None]], big: bool = True) -> None:
+    """The command line of a benchmark over a brand's history: ``--db``, ``--history`` (and
+    ``--big``, 10M events); ``bench(url, backend, history, workdir)`` runs on a new, migrated
+    database of each backend asked for."""
+    from tribeops.core.migrate import upgrade
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--history", type=int, default=1_000_000)
+    if big:
+        parser.add_argument("--big", action="store_true", help="10M events of history")
+    args = parser.parse_args()
+    history = 10_000_000 if big and args.big else args.history
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in (("sqlite", "postgres") if args.db == "both" else (args.db,)):
+            url = fresh_database(backend, Path(tmp), f"tribeops_{name}_{backend}")
+            upgrade(url)
+            asyncio.run(bench(url, backend, history, Path(tmp)))
 
 
 def cli(args: list[str], url: str) -> str:

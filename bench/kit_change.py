@@ -17,19 +17,14 @@ counted facts changed. At the end a rebuild checks that the runs left the same f
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from aggregate import brand_with_history, plain_scan
-from common import fresh_database
+from common import history_benchmark
 
 from tribeops.core import aggregate
-from tribeops.core.migrate import upgrade
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.campaigns import CampaignCreate, CampaignUpdate
 from tribeops.core.services.campaigns import CampaignService
@@ -87,15 +82,8 @@ async def bench(url: str, backend: str, history: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--history", type=int, default=1_000_000)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in (("sqlite", "postgres") if args.db == "both" else (args.db,)):
-            url = fresh_database(backend, Path(tmp), f"tribeops_kit_{backend}")
-            upgrade(url)
-            asyncio.run(bench(url, backend, args.history))
+    history_benchmark(__doc__, "kit", lambda url, backend, history, _: bench(url, backend, history),
+                      big=False)
 
 
 if __name__ == "__main__":

@@ -16,19 +16,15 @@ reference: both times, their ratio, and whether every month's figures agree.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import dataclasses
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from aggregate import analyze, brand_with_history, duckdb_events, rows
-from common import fresh_database
+from common import history_benchmark
 
-from tribeops.core.migrate import upgrade
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.scorecards import Scope, Scorecard
 from tribeops.core.scorecards import build
@@ -101,17 +97,7 @@ async def bench(url: str, backend: str, history: int, workdir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--history", type=int, default=1_000_000)
-    parser.add_argument("--big", action="store_true", help="10M events of history")
-    args = parser.parse_args()
-    history = 10_000_000 if args.big else args.history
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in (("sqlite", "postgres") if args.db == "both" else (args.db,)):
-            url = fresh_database(backend, Path(tmp), f"tribeops_cards_{backend}")
-            upgrade(url)
-            asyncio.run(bench(url, backend, history, Path(tmp)))
+    history_benchmark(__doc__, "cards", bench)
 
 
 if __name__ == "__main__":
