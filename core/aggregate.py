@@ -40,10 +40,10 @@ from . import bulk
 from .db import Database, advisory_locks, try_advisory_lock
 from .services.context import utcnow
 from .similarity import MEGAPHONE, similarity
-from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS
+from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS, member_days, rollups
 
-ROLLUP_KEY = ("brand_id", "tribe", "day", "campaign", "network", "kind", "origin")  # in their primary keys' order
-MEMBER_KEY = ("brand_id", "tribe", "day", "campaign", "network", "member_id")
+ROLLUP_KEY = tuple(c.name for c in rollups.primary_key.columns)  # in the keys' order, as declared
+MEMBER_KEY = tuple(c.name for c in member_days.primary_key.columns)
 # The tables a run adds facts to: their keys and their sums.
 AGGREGATES = {"rollups": (ROLLUP_KEY, ROLLUP_SUMS), "member_days": (MEMBER_KEY, MEMBER_SUMS)}
 log = logging.getLogger("tribeops.aggregate")
