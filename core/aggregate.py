@@ -966,7 +966,7 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
     if restate:
         async with db.transaction() as conn:  # batches measured against the old message are stored first
             await gate(conn, [brand_id], shared=False)
-    changed, recounted, last, recounting = 0, 0, 0, restate
+    changed, recounted, last, recounting = 0, 0, 0, restate  # until left to a rebuild
     while True:
         # Read beside ingest: with few campaign events, a chunk's read walks much of the brand
         # (on 10M events, 3 s in all that a SQLite batch used to wait for).
@@ -985,11 +985,11 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
         if updates:
             update = sa.text("UPDATE events SET kit_similarity = :v WHERE seq = :s")
             async with db.transaction() as conn:
-                if restate and flips:
+                if recounting and flips:
                     events = "e.seq IN (" + ", ".join(map(str, flips)) + ")"
                     async with restating(conn, ws, [brand_id], events, {}, facts=MEASURED) as left:
                         await conn.execute(update, updates)
-                    restate = not left  # left to a rebuild, which counts the rest again anyway
+                    recounting = not left  # a rebuild counts the rest again anyway
                     recounted += 0 if left else len(flips)
                 else:
                     await conn.execute(update, updates)
@@ -999,7 +999,7 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
         async with db.transaction() as conn:
             await _exec(conn, "UPDATE agg_state SET kit_changes = kit_changes - :k WHERE brand_id = :b",
                         {"b": brand_id, "k": seen})
-    if not recounting:  # a rebuild recounts every event anyway
+    if not restate:  # a rebuild recounts every event anyway
         return {"kit_similarities_changed": changed}
     return {"kit_similarities_changed": changed, "kit_events_recounted": recounted}
 
