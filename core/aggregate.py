@@ -76,8 +76,11 @@ SQLITE = Dialect(
           "CREATE INDEX IF NOT EXISTS temp.agg_facts_key ON agg_facts (seq, tribe)"),
     answer_lookup=True,
 )
+# An event's day (UTC) as a date: a rebuild groups by it and formats each group's once, where
+# formatting every event's (``to_char``) took a third of the time of grouping the rollups.
+POSTGRES_DATE = "(e.occurred_at AT TIME ZONE 'UTC')::date"
 POSTGRES = Dialect(
-    day="to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    day=f"to_char({POSTGRES_DATE}, 'YYYY-MM-DD')",
     minutes="EXTRACT(EPOCH FROM ({a} - {b})) / 60.0",
     thanks="({t}.enrichment ->> 'thanks') = 'true'",
     positive="({t}.enrichment ->> 'sentiment_label') = 'positive'",
@@ -681,6 +684,11 @@ async def _rebuild_postgres(conn: AsyncConnection, ws: str, brand_id: str, hi: i
     tribes = await _has_tribes(conn, brand_id)
     await _exec(conn, f"INSERT INTO event_facts ({', '.join(FACT_COLUMNS)}) {_linked(POSTGRES, tribes)}", p)
     for table in AGGREGATES:
+        # Rollups are a few rows a day out of every event: grouped by hashing, in memory. The
+        # planner expects a group per ten events and would sort them all: on 10M events, 1.5 GB
+        # sorted on disk in 34 s, against 14 s hashed. Member-days are grouped by sorting, which
+        # hands them to their index in its order.
+        await _planner(conn, "off" if table == "rollups" else "DEFAULT", ("sort",))
         await _replace(conn, table, _rebuilt(POSTGRES, table, SCOPE, tribes), p)
 
 
@@ -825,30 +833,36 @@ def _own_sums(d: Dialect, table: str, selection: str) -> tuple[list[str], list[s
     return summed, counted, selection
 
 
-def _with_counts(d: Dialect, table: str, counted: list[str], summed: list[str], source: str) -> str:
+def _with_counts(d: Dialect, table: str, counted: list[str], summed: list[str], source: str,
+                 day: str = "g.day") -> str:
     """``table``'s columns from ``source`` (``g``: the key, the workspace and the ``summed``
-    sums): the counted sums made from its ``n``, the sums it lacks 0."""
+    sums): the counted sums made from its ``n``, the sums it lacks 0; the day as ``day``."""
     key, names = AGGREGATES[table]
     parts = _own_parts(d)
     sums = [f"CASE WHEN {parts[s][0].format(t='g')} THEN g.n ELSE 0 END AS {s}"  # type: ignore[union-attr]
             if s in counted else f"g.{s}" if s in summed else f"0 AS {s}" for s in names]
-    return f"SELECT {', '.join(f'g.{c}' for c in key)}, g.workspace_id, {', '.join(sums)} FROM {source} g"
+    keys = ", ".join(f"{day} AS day" if c == "day" else f"g.{c}" for c in key)
+    return f"SELECT {keys}, g.workspace_id, {', '.join(sums)} FROM {source} g"
 
 
 def _rebuilt(d: Dialect, table: str, selection: str, tribes: bool) -> str:
     """The rows of ``table`` for the events matching ``selection`` (PostgreSQL): their own facts
     and the links stored for them, summed per key in one GROUP BY (the heavy part of a rebuild).
 
-    Only what differs event by event is summed row by row (see :func:`_own_sums`).
+    Only what differs event by event is summed row by row (see :func:`_own_sums`), and days
+    are grouped as dates (see :data:`POSTGRES_DATE`).
     """
     key, names = AGGREGATES[table]
     summed, counted, selection = _own_sums(d, table, selection)
-    source = f"({_facts(d, selection, tribes, columns=(*key, 'workspace_id', *summed))})"  # links 0
+    dated = replace(d, day=POSTGRES_DATE)
+    source = f"({_facts(dated, selection, tribes, columns=(*key, 'workspace_id', *summed))})"  # links 0
     # Own facts, then the stored links (own facts 0, n included).
-    source = (f"(SELECT * FROM {source} o UNION ALL SELECT {', '.join(key)}, workspace_id, "
+    stored = ", ".join("CAST(day AS date)" if c == "day" else c for c in key)
+    source = (f"(SELECT * FROM {source} o UNION ALL SELECT {stored}, workspace_id, "
               f"{', '.join(s if s in LINKS else '0' for s in summed)} FROM {_stored_links(table, 'brand_id = :b')})")
     return _with_counts(d, table, counted, [*summed, *LINKS],
-                        f"({_sum_by_key(table, {s: s for s in summed}, f'{source} r')})")
+                        f"({_sum_by_key(table, {s: s for s in summed}, f'{source} r')})",
+                        day="to_char(g.day, 'YYYY-MM-DD')")
 
 
 def _gathered(d: Dialect, table: str, selection: str, tribes: bool) -> list[str]:
