@@ -340,13 +340,20 @@ def test_a_rebuild_writes_exactly_what_the_runs_kept(database_url: str) -> None:
         tribes_seen = {row[2] for row in incremental["rollups"]}
         assert len(tribes_seen) == 3 and {row[1] for row in incremental["rollups"]} >= {"", campaign}
         assert len(incremental["event_facts"]) >= 5 and len(incremental["member_days"]) >= 10
+        facts = ", ".join(aggregate.FACT_COLUMNS[1:])
         async with runtime.db.transaction() as conn:  # figures gone wrong: changed, lost and made up
             for damage in ("UPDATE rollups SET n = n + 1, thanks = thanks + 1 WHERE brand_id = :b AND kind = 'comment'",
                            "UPDATE member_days SET active = active + 2 WHERE brand_id = :b AND tribe = '*'",
                            "DELETE FROM member_days WHERE brand_id = :b AND tribe <> '*'",
                            "INSERT INTO rollups SELECT brand_id, campaign, tribe, network, '2020-01-01', kind, origin, "
-                           f"workspace_id, {', '.join(ROLLUP_SUMS)} FROM rollups WHERE brand_id = :b AND kind = 'like'"):
-                await conn.execute(sa.text(damage), {"b": brand})
+                           f"workspace_id, {', '.join(ROLLUP_SUMS)} FROM rollups WHERE brand_id = :b AND kind = 'like'",
+                           # A fact's flag, and a value made null (which no comparison with = sees).
+                           "UPDATE event_facts SET thanks = 1 - thanks WHERE brand_id = :b AND tribe = '*' AND m_reply > 0",
+                           "UPDATE event_facts SET response_minutes = NULL WHERE brand_id = :b AND answered > 0",
+                           "DELETE FROM event_facts WHERE brand_id = :b AND tribe <> '*'",
+                           f"INSERT INTO event_facts (seq, {facts}) SELECT seq + 100000, {facts} FROM event_facts "
+                           "WHERE brand_id = :b AND tribe = '*'"):
+                assert (await conn.execute(sa.text(damage), {"b": brand})).rowcount > 0, damage
         assert await _aggregates(runtime, brand) != incremental
         await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
         assert await _aggregates(runtime, brand) == incremental
