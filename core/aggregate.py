@@ -102,6 +102,9 @@ LINKS = ("answered", "m2m_reply", "q_answered", "q_community", "answer_other_q")
 LINKABLE = "e.origin = 'member' AND e.kind IN ('reply', 'comment', 'mention', 'question', 'answer')"
 FACT_COLUMNS = ("seq", "tribe", "workspace_id", "brand_id", "campaign", "network", "day", "kind", "origin",
                 "member_id", *FACT_FLAGS, "value", "response_minutes")
+# The tables a rebuild replaces the brand's rows of: their keys, then their columns but the
+# workspace, in the order of the rows worked out for them (after the key and the workspace).
+REPLACED = {"event_facts": (("seq", "tribe"), FACT_COLUMNS[3:]), **AGGREGATES}
 
 
 def _own_parts(d: Dialect) -> dict[str, tuple[str | None, str | None]]:
@@ -263,8 +266,9 @@ def _group_order(table: str) -> tuple[str, ...]:
 
 
 def _insert(table: str) -> str:
-    """``INSERT INTO table (key..., workspace_id, sums...)``, the column order of every source here."""
-    key, names = AGGREGATES[table]
+    """``INSERT INTO table (key..., workspace_id, columns...)`` (of :data:`REPLACED`), the column
+    order of every source here."""
+    key, names = REPLACED[table]
     return f"INSERT INTO {table} ({', '.join((*key, 'workspace_id', *names))})"
 
 
@@ -721,7 +725,7 @@ def _target(table: str) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
     """SQLite: a table a rebuild writes: its key, its columns, the SELECT of its staged rows
     (as those columns), and the temporary table that holds them by key."""
     if table == "event_facts":
-        return ("seq", "tribe"), FACT_COLUMNS, f"SELECT {', '.join(FACT_COLUMNS)} FROM agg_facts", "agg_facts"
+        return REPLACED[table][0], FACT_COLUMNS, f"SELECT {', '.join(FACT_COLUMNS)} FROM agg_facts", "agg_facts"
     key, names = AGGREGATES[table]
     summed, counted, links, _ = _gathered_sums(SQLITE, table, "")
     gathered = _gathered_into(table)
@@ -779,11 +783,6 @@ async def _write_staged(conn: AsyncConnection, staged: Staged) -> None:
             f"({', '.join(key)}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key))
 
 
-# The tables a PostgreSQL rebuild replaces the brand's rows of (see :func:`_replace`): their
-# keys and their other columns but the workspace, in the order of the rows worked out for them.
-REPLACED = {"event_facts": (("seq", "tribe"), FACT_COLUMNS[3:]), **AGGREGATES}
-
-
 async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[str, Any]) -> None:
     """Make the brand's rows of ``table`` (of :data:`REPLACED`) those of the query ``rows``
     (PostgreSQL), writing only the difference: one full join of the new rows with the stored
@@ -791,16 +790,17 @@ async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[st
     they are updated, deleted or inserted, each found through the table's key. A brand with no
     rows yet has them inserted straight away.
 
-    Measured on 1M events (552k member-days): a rebuild that changes nothing writes member-days
-    in 3.7-5.4 s against 6.3-8.1 s for deleting and inserting them all; a first rebuild, with
-    nothing to compare, in about the time of the insert alone. On 10M events (5.5M member-days),
-    100 of them changed and 100 missing: 32 s, against 52 s grouped by sorting and with the
-    changes hash-joined to the whole table (read once more for the updates, once more for the
-    deletes).
+    Measured on member-days with 100 of them changed and 100 missing: on 1M events (552k
+    member-days) 2.5 s, on 10M (5.5M) 32 s; against 2.8-3.1 s and 52 s grouped by sorting and
+    with the changes hash-joined to the whole table (read once more for the updates, once more
+    for the deletes), and 6.3-8.1 s on 1M for deleting and inserting them all. A first rebuild,
+    with nothing to compare, takes about the time of the insert alone.
+
+    Runs with nested loops off (see :func:`_rebuild_postgres`), and leaves them so.
     """
     key, names = REPLACED[table]
     columns = (*key, "workspace_id", *names)
-    insert = f"INSERT INTO {table} ({', '.join(columns)})"
+    insert = _insert(table)
     first = not await _has_rows(conn, table, params["b"])
     # How the new rows are grouped. Rollups are a few rows a day out of every event: by hashing,
     # in memory, where the planner expects a group per ten events and would sort them all (10M
