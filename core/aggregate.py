@@ -818,7 +818,7 @@ async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[st
     # A row of ``d``: the new row (all null if stale), then the stored key as ``o_...`` (null if missing).
     diff = ", ".join([f"n.{c}" for c in columns] + [f"m.{c} AS o_{c}" for c in key])
     d, new, old = f"agg_diff_{table}", f"d.{key[0]} IS NOT NULL", f"d.o_{key[0]} IS NOT NULL"
-    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {d}")
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{d}")  # never a table of the schema
     await _exec(conn, f"""
         CREATE TEMP TABLE {d} ON COMMIT DROP AS WITH n AS ({rows})
         SELECT {diff} FROM n FULL JOIN {stored} m ON {same}
