@@ -265,11 +265,15 @@ def _group_order(table: str) -> tuple[str, ...]:
     return (*(sorted(key, key=lambda c: c != "day") if table == "rollups" else key), "brand_id")
 
 
-def _insert(table: str) -> str:
-    """``INSERT INTO table (key..., workspace_id, columns...)`` (of :data:`REPLACED`), the column
-    order of every source here."""
+def _columns(table: str) -> tuple[str, ...]:
+    """The columns of ``table`` (of :data:`REPLACED`) in the order of every source here: the
+    key, the workspace, the rest."""
     key, names = REPLACED[table]
-    return f"INSERT INTO {table} ({', '.join((*key, 'workspace_id', *names))})"
+    return (*key, "workspace_id", *names)
+
+
+def _insert(table: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(_columns(table))})"
 
 
 def _sum_by_key(table: str, sums: dict[str, str], source: str) -> str:
@@ -724,13 +728,12 @@ WRITTEN = ("event_facts", *AGGREGATES)
 def _target(table: str) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
     """SQLite: a table a rebuild writes: its key, its columns, the SELECT of its staged rows
     (as those columns), and the temporary table that holds them by key."""
+    key, columns = REPLACED[table][0], _columns(table)
     if table == "event_facts":
-        return REPLACED[table][0], FACT_COLUMNS, f"SELECT {', '.join(FACT_COLUMNS)} FROM agg_facts", "agg_facts"
-    key, names = AGGREGATES[table]
+        return key, columns, f"SELECT {', '.join(columns)} FROM agg_facts", "agg_facts"
     summed, counted, links, _ = _gathered_sums(SQLITE, table, "")
     gathered = _gathered_into(table)
-    return key, (*key, "workspace_id", *names), _with_counts(SQLITE, table, counted, [*summed, *links], gathered), \
-        gathered
+    return key, columns, _with_counts(SQLITE, table, counted, [*summed, *links], gathered), gathered
 
 
 async def _stage_changes(conn: AsyncConnection, brand_id: str) -> frozenset[str]:
@@ -799,7 +802,7 @@ async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[st
     Runs with nested loops off (see :func:`_rebuild_postgres`), and leaves them so.
     """
     key, names = REPLACED[table]
-    columns = (*key, "workspace_id", *names)
+    columns = _columns(table)
     insert = _insert(table)
     first = not await _has_rows(conn, table, params["b"])
     # How the new rows are grouped. Rollups are a few rows a day out of every event: by hashing,
@@ -818,7 +821,6 @@ async def _replace(conn: AsyncConnection, table: str, rows: str, params: dict[st
     # A row of ``d``: the new row (all null if stale), then the stored key as ``o_...`` (null if missing).
     diff = ", ".join([f"n.{c}" for c in columns] + [f"m.{c} AS o_{c}" for c in key])
     d, new, old = f"agg_diff_{table}", f"d.{key[0]} IS NOT NULL", f"d.o_{key[0]} IS NOT NULL"
-    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{d}")  # never a table of the schema
     await _exec(conn, f"""
         CREATE TEMP TABLE {d} ON COMMIT DROP AS WITH n AS ({rows})
         SELECT {diff} FROM n FULL JOIN {stored} m ON {same}
