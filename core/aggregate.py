@@ -26,9 +26,12 @@ in one that excludes both, working them out again if a run settled the brand in 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -37,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from .db import Database, advisory_locks, try_advisory_lock
+from .db import WAL_BACKSTOP_PAGES, Database, advisory_locks, try_advisory_lock
 from .services.context import utcnow
 from .similarity import MEGAPHONE, similarity
 from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS, member_days, rollups
@@ -596,10 +599,12 @@ async def _take_out(conn: AsyncConnection, d: Dialect, p: dict[str, Any], events
 @dataclass(frozen=True)
 class Staged:
     """What a SQLite rebuild staged on its connection (see :func:`_stage`): its rows up to
-    ``seq``, and the tables that had no rows of the brand then (their rows go in whole)."""
+    ``seq``, the tables that had no rows of the brand then (their rows go in whole), and the
+    schema its rollups and member-days were gathered in (see :func:`_gathered_into`)."""
 
     seq: int
     whole: frozenset[str]
+    schema: str = "temp"
 
 
 async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon,
@@ -626,7 +631,7 @@ async def rebuild(conn: AsyncConnection, ws: str, brand_id: str, until: Horizon,
         await _rebuild_postgres(conn, ws, brand_id, until.seq)
     else:
         if staged is None or staged.seq != until.seq:
-            staged = await _stage(conn, ws, brand_id, until.seq)
+            staged = await _stage(conn, ws, brand_id, until.seq, staged.schema if staged else "temp")
         await _write_staged(conn, staged)
     await _settle(conn, brand_id, until, rebuilt=True)
     return {"brand_id": brand_id, "from_seq": 0, "to_seq": until.seq}
@@ -649,34 +654,133 @@ async def _rebuild_staged(db: Database, ws: str, brand_id: str, until: Horizon) 
     The connection is held while waiting for this process's turn to write, unlike
     :meth:`Database.transaction`, which waits first: the pool allows more connections than
     jobs run at once in a process (one in-process runner, a few per arq worker).
+
+    A database in a file is read on two connections at once while the rows are worked out
+    (see :class:`Aside`). When a thread of the process copies the log back into the database
+    file (see :class:`~tribeops.core.db.WalCheckpointer`: the service and the worker run one),
+    the write transaction leaves that copy to it, where its commit would otherwise make it,
+    holding the writer: on 1M events, a first rebuild writes 125 MB, and its commit took 0.72 s
+    against 0.23 s.
     """
+    aside = Aside(db, _scratch_file()) if db.sqlite_file else None
     async with db.engine.connect() as conn:
         try:
+            if aside is not None:
+                await _attach(conn, aside.path)
             await conn.execution_options(readonly=True)
             async with conn.begin():
                 before = await _settled(conn, brand_id)
-                staged = await _stage(conn, ws, brand_id, max(until.seq, before[0]))
+                staged = await _stage(conn, ws, brand_id, max(until.seq, before[0]), SCRATCH if aside else "temp",
+                                      aside)
             await conn.execution_options(readonly=False)
+            if db.checkpointing:
+                await _driver(conn, "PRAGMA wal_autocheckpoint = 0")
             async with db.write_turn(), conn.begin():
                 current = await _settled(conn, brand_id) == before
-                return await rebuild(conn, ws, brand_id, until, staged if current else None)
+                # Out of date: worked out again (by this connection alone, holding the writer).
+                return await rebuild(conn, ws, brand_id, until, staged if current else replace(staged, seq=-1))
         finally:
-            await _unstage(conn)
+            await _unstage(conn, aside)
 
 
-async def _unstage(conn: AsyncConnection) -> None:
+# The schema a SQLite rebuild's scratch database is attached as (see :class:`Aside`).
+SCRATCH = "agg_scratch"
+
+
+@dataclass(frozen=True)
+class Aside:
+    """SQLite: a rebuild's scratch database, a file of its own (``path``) that the rebuild's
+    connection and a second one of ``db`` both attach, where temporary tables are one
+    connection's only. While the rebuild's connection works the links out, the second one
+    gathers the rollups' and member-days' own facts into the scratch database, each in its
+    driver thread: a rebuild reads on two cores. Measured on 1M events: the two take 2.0 and
+    2.1 s one after the other, 2.3 s side by side.
+
+    The second connection reads a snapshot of its own. It works only if that snapshot shows the
+    brand as the rebuild's does (same watermark, last settled at the same time, no rebuild
+    called for since: see :func:`_as_seen`); else the rebuild's connection gathers them itself.
+    """
+
+    db: Database
+    path: str
+
+
+def _scratch_file() -> str:
+    """A new, empty file for a rebuild's scratch database (an empty file is an empty database),
+    where SQLite keeps its own temporary files: ``TMPDIR`` or the system's."""
+    fd, path = tempfile.mkstemp(prefix="tribeops-rebuild-", suffix=".sqlite")
+    os.close(fd)
+    return path
+
+
+async def _driver(conn: AsyncConnection, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """SQLite: run ``sql`` on ``conn``'s driver connection, outside any transaction (SQLite
+    attaches and detaches only there)."""
+    cursor = await (await conn.get_raw_connection()).driver_connection.execute(sql, params)
+    await cursor.close()
+
+
+async def _attach(conn: AsyncConnection, path: str) -> None:
+    """Attach the scratch database at ``path`` to ``conn``. It is rows worked out again if
+    lost: no journal, no sync."""
+    await _driver(conn, f"ATTACH DATABASE ? AS {SCRATCH}", (path,))
+    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
+        await _driver(conn, f"PRAGMA {SCRATCH}.{pragma}")
+
+
+async def _detach(conn: AsyncConnection) -> None:
+    await _driver(conn, f"DETACH DATABASE {SCRATCH}")
+
+
+async def _as_seen(conn: AsyncConnection, brand_id: str) -> tuple[Any, ...]:
+    """How this snapshot shows the brand, for a rebuild's second connection to compare."""
+    row = (await _exec(conn, "SELECT watermark, fresh_as_of, restates FROM agg_state WHERE brand_id = :b",
+                       {"b": brand_id})).one()
+    return tuple(row)
+
+
+async def _gather_aside(aside: Aside, p: dict[str, Any], tribes: bool, seen: tuple[Any, ...]) -> bool:
+    """Gather the rollups' and member-days' own facts into the scratch database on a second
+    connection (see :class:`Aside`); whether it did (its snapshot showed the brand as ``seen``)."""
+    async with aside.db.engine.connect() as conn:
+        await _attach(conn, aside.path)
+        try:
+            await conn.execution_options(readonly=True)
+            async with conn.begin():
+                if await _as_seen(conn, p["b"]) != seen:
+                    return False
+                for table in AGGREGATES:
+                    for statement in _gathered(SQLITE, table, SCOPE, tribes, SCRATCH)[0]:
+                        await _exec(conn, statement, p)
+            return True
+        finally:
+            try:
+                await _detach(conn)
+            except Exception:  # noqa: BLE001 - housekeeping: a connection left attached is not pooled again
+                log.warning("could not detach a rebuild's scratch database; dropping the connection", exc_info=True)
+                await conn.invalidate()
+
+
+async def _unstage(conn: AsyncConnection, aside: Aside | None) -> None:
     """Empty the staged rows (SQLite), so that an idle connection of the pool does not keep a
-    brand's worth of them. A connection that cannot is dropped, its temporary tables with it;
-    either way the rebuild's own outcome stands."""
+    brand's worth of them, and drop the scratch database. A connection that cannot is
+    dropped, its temporary tables with it; either way the rebuild's own outcome stands."""
     try:
+        await _driver(conn, f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")  # as every connection has it
         await conn.execution_options(readonly=True)
         async with conn.begin():
             made = {row[0] for row in await conn.exec_driver_sql("SELECT name FROM sqlite_temp_master")}
             for temp in made.intersection(STAGED):
                 await conn.exec_driver_sql(f"DELETE FROM {temp}")
+        if aside is not None:
+            await _detach(conn)
     except Exception:  # noqa: BLE001 - the rebuild has committed or failed by now; this is housekeeping
         log.warning("could not empty a rebuild's staged rows; dropping the connection", exc_info=True)
         await conn.invalidate()
+    finally:
+        if aside is not None:
+            with suppress(FileNotFoundError):
+                os.remove(aside.path)
 
 
 async def _rebuild_postgres(conn: AsyncConnection, ws: str, brand_id: str, hi: int) -> None:
@@ -704,39 +808,58 @@ def _linked(d: Dialect, tribes: bool) -> str:
     return f"SELECT * FROM ({_facts(d, f'{SCOPE} AND {LINKABLE}', tribes, WHOLE_BRAND)}) f WHERE {any_link}"
 
 
-async def _stage(conn: AsyncConnection, ws: str, brand_id: str, hi: int) -> Staged:
-    """SQLite: work out the brand's rebuilt rows into this connection's temporary tables (no
-    write to the database itself): the facts with links into ``agg_facts``, then rollups and
-    member-days gathered by key from the events and those facts (see :func:`_gathered`), then
-    how they differ from the stored rows (see :func:`_stage_changes`)."""
+async def _stage(conn: AsyncConnection, ws: str, brand_id: str, hi: int, schema: str = "temp",
+                 aside: Aside | None = None) -> Staged:
+    """SQLite: work out the brand's rebuilt rows into this connection's temporary tables and
+    ``schema`` (no write to the database itself): the facts with links into ``agg_facts``, then
+    rollups and member-days gathered by key from the events and those facts (see
+    :func:`_gathered`), then how they differ from the stored rows (see :func:`_stage_changes`).
+    With ``aside`` (``schema`` its scratch database), their own facts are gathered on a second
+    connection while this one works the links out."""
     for ddl in SQLITE.temp:
         await conn.exec_driver_sql(ddl)
     await conn.exec_driver_sql("DELETE FROM agg_facts")
     p = {"w": ws, "b": brand_id, "hi": hi}
     tribes = await _has_tribes(conn, brand_id)
-    await _exec(conn, f"INSERT INTO agg_facts ({', '.join(FACT_COLUMNS)}) {_linked(SQLITE, tribes)}", p)
+    links = f"INSERT INTO agg_facts ({', '.join(FACT_COLUMNS)}) {_linked(SQLITE, tribes)}"
+    gathered_aside = False
+    if aside is None:
+        await _exec(conn, links, p)
+    else:
+        beside = asyncio.create_task(_gather_aside(aside, p, tribes, await _as_seen(conn, brand_id)))
+        try:
+            await _exec(conn, links, p)
+        except BaseException:
+            beside.cancel()  # its connection ends the statement under way, then goes back to the pool
+            await asyncio.wait([beside])
+            if not beside.cancelled() and beside.exception() is not None:
+                log.warning("a rebuild's second connection failed too", exc_info=beside.exception())
+            raise
+        gathered_aside = await beside
     for table in AGGREGATES:
-        for statement in _gathered(SQLITE, table, SCOPE, tribes):
+        own, add_links = _gathered(SQLITE, table, SCOPE, tribes, schema)
+        for statement in ([] if gathered_aside else own) + [add_links]:
             await _exec(conn, statement, p)
-    return Staged(hi, await _stage_changes(conn, brand_id))
+    return Staged(hi, await _stage_changes(conn, brand_id, schema), schema)
 
 
 # The tables a rebuild writes.
 WRITTEN = ("event_facts", *AGGREGATES)
 
 
-def _target(table: str) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
+def _target(table: str, schema: str) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
     """SQLite: a table a rebuild writes: its key, its columns, the SELECT of its staged rows
-    (as those columns), and the temporary table that holds them by key."""
+    (as those columns), and the table that holds them by key (rollups and member-days: in
+    ``schema``, see :func:`_gathered_into`)."""
     key, columns = REPLACED[table][0], _columns(table)
     if table == "event_facts":
         return key, columns, f"SELECT {', '.join(columns)} FROM agg_facts", "agg_facts"
     summed, counted, links, _ = _gathered_sums(SQLITE, table, "")
-    gathered = _gathered_into(table)
+    gathered = _gathered_into(table, schema)
     return key, columns, _with_counts(SQLITE, table, counted, [*summed, *links], gathered), gathered
 
 
-async def _stage_changes(conn: AsyncConnection, brand_id: str) -> frozenset[str]:
+async def _stage_changes(conn: AsyncConnection, brand_id: str, schema: str) -> frozenset[str]:
     """SQLite: for each table a rebuild writes, the keys of the brand's stored rows that the
     staged ones lack (``agg_stale_...``) and the staged rows that are new or differ
     (``agg_new_...``). Returns the tables that hold no row of the brand: their staged rows go
@@ -748,7 +871,7 @@ async def _stage_changes(conn: AsyncConnection, brand_id: str) -> frozenset[str]
     written again; the rebuild took as long (10.6 s), comparing instead of rewriting."""
     whole = set()
     for table in WRITTEN:
-        key, columns, rows, by_key = _target(table)
+        key, columns, rows, by_key = _target(table, schema)
         stale, new = f"agg_stale_{table}", f"agg_new_{table}"
         await conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {stale} AS SELECT {', '.join(key)} FROM {table} "
                                    "WHERE 0 = 1")
@@ -773,7 +896,7 @@ async def _write_staged(conn: AsyncConnection, staged: Staged) -> None:
     """SQLite: make the brand's facts, rollups and member-days the staged rows, writing only the
     difference (see :func:`_stage_changes`)."""
     for table in WRITTEN:
-        key, columns, rows, _ = _target(table)
+        key, columns, rows, _ = _target(table, staged.schema)
         names = ", ".join(columns)
         if table in staged.whole:
             await conn.exec_driver_sql(f"INSERT INTO {table} ({names}) {rows}")
@@ -887,10 +1010,10 @@ def _rebuilt(d: Dialect, table: str, selection: str, tribes: bool) -> str:
                         day="to_char(g.day, 'YYYY-MM-DD')")
 
 
-def _gathered(d: Dialect, table: str, selection: str, tribes: bool) -> list[str]:
+def _gathered(d: Dialect, table: str, selection: str, tribes: bool, schema: str = "temp") -> tuple[list[str], str]:
     """SQLite: the statements that gather ``table``'s rows for the events matching ``selection``
-    into a temporary table: their own facts, then their links staged in ``agg_facts``
-    (:func:`_target` reads them out).
+    into a table of ``schema`` (see :func:`_gathered_into`): those of their own facts, then the
+    one that adds their links staged in ``agg_facts`` (:func:`_target` reads them out).
 
     SQLite groups by sorting every row; here each event is added into its key's row of a
     temporary table instead, found through that table's primary key, which holds one row per
@@ -903,21 +1026,20 @@ def _gathered(d: Dialect, table: str, selection: str, tribes: bool) -> list[str]
     """
     summed, _, links, selection = _gathered_sums(d, table, selection)
     order = _group_order(table)
-    temp = _gathered_into(table)
+    into = _gathered_into(table, schema)
 
     def add(sums: list[str], source: str) -> str:
         columns = ", ".join((*order, "workspace_id", *sums))
-        return (f"INSERT INTO {temp} ({columns}) SELECT {columns} FROM {source} WHERE true ON CONFLICT "
-                f"({', '.join(order)}) DO UPDATE SET " + ", ".join(f"{s} = {temp}.{s} + excluded.{s}" for s in sums))
+        return (f"INSERT INTO {into} ({columns}) SELECT {columns} FROM {source} WHERE true ON CONFLICT "
+                f"({', '.join(order)}) DO UPDATE SET " + ", ".join(f"{s} = {s} + excluded.{s}" for s in sums))
 
     sums = ", ".join(f"{s} DEFAULT 0" for s in (*summed, *links))
     return [
-        f"CREATE TEMP TABLE IF NOT EXISTS {temp} ({', '.join(order)}, workspace_id, {sums}, "
+        f"CREATE TABLE IF NOT EXISTS {into} ({', '.join(order)}, workspace_id, {sums}, "
         f"PRIMARY KEY ({', '.join(order)})) WITHOUT ROWID",
-        f"DELETE FROM {temp}",
+        f"DELETE FROM {into}",
         add(summed, f"({_facts(d, selection, tribes, columns=(*order, 'workspace_id', *summed))})"),
-        add(links, _stored_links(table, "true", facts="agg_facts")),
-    ]
+    ], add(links, _stored_links(table, "true", facts="agg_facts"))
 
 
 def _gathered_sums(d: Dialect, table: str, selection: str) -> tuple[list[str], list[str], list[str], str]:
@@ -929,12 +1051,14 @@ def _gathered_sums(d: Dialect, table: str, selection: str) -> tuple[list[str], l
             [s for s in names if s in LINKS], selection)
 
 
-def _gathered_into(table: str) -> str:
-    return f"agg_own_{table}"
+def _gathered_into(table: str, schema: str = "temp") -> str:
+    """Where a SQLite rebuild gathers ``table``'s rows: a temporary table, or one of its scratch
+    database (see :class:`Aside`)."""
+    return f"{schema}.agg_own_{table}"
 
 
 # The temporary tables a SQLite rebuild stages its rows in.
-STAGED = ("agg_facts", *(_gathered_into(table) for table in AGGREGATES),
+STAGED = ("agg_facts", *(_gathered_into(table).removeprefix("temp.") for table in AGGREGATES),
           *(f"agg_{kind}_{table}" for table in WRITTEN for kind in ("stale", "new")))
 
 

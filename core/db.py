@@ -120,6 +120,10 @@ class WalCheckpointer:
             self._thread = threading.Thread(target=self._run, name="tribeops-wal-checkpoint", daemon=True)
             self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def stop(self) -> None:
         if self._thread is not None:
             self._stop.set()
@@ -148,9 +152,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._write_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-        path = engine.url.database if self.dialect == "sqlite" else None
-        self._checkpointer = WalCheckpointer(path) if path and path != ":memory:" and "mode=memory" not in path \
-            else None
+        self._checkpointer = WalCheckpointer(self.sqlite_file) if self.sqlite_file else None
         self._switch_interval: float | None = None  # the process's, while start() has changed it
 
     def start(self) -> None:
@@ -169,6 +171,19 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def checkpointing(self) -> bool:
+        """Whether a thread of this process copies SQLite's log back into the database file (see
+        :class:`WalCheckpointer`), so that a writer need not."""
+        return self._checkpointer is not None and self._checkpointer.running
+
+    @property
+    def sqlite_file(self) -> str | None:
+        """The SQLite database's file, which every connection of the pool opens; None for an
+        in-memory database or another dialect."""
+        path = self.engine.url.database if self.dialect == "sqlite" else None
+        return path if path and path != ":memory:" and "mode=memory" not in path else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

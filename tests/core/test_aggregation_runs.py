@@ -4,12 +4,16 @@ never holds up the brand's incoming events."""
 from __future__ import annotations
 
 import asyncio
+import glob
+import os
+import tempfile
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tribeops.core import aggregate, ingest
+from tribeops.core.db import WAL_BACKSTOP_PAGES
 from tribeops.core.ingest import ingest_batch
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.campaigns import CampaignCreate, CampaignUpdate
@@ -199,7 +203,8 @@ def test_a_rebuild_overtaken_by_a_later_run_keeps_what_that_run_counted(database
 @pytest.fixture
 def sqlite_url(database_url: str) -> str:
     if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL rebuilds in one transaction, which ingest does not wait for (see above)")
+        pytest.skip("about the staged SQLite rebuild: PostgreSQL rebuilds in one transaction on one connection, "
+                    "which ingest does not wait for (see above)")
     return database_url
 
 
@@ -313,33 +318,39 @@ def test_a_sqlite_rebuild_never_writes_over_a_newer_one(sqlite_url: str, monkeyp
     run_scenario(sqlite_url, scenario)
 
 
+async def _brand_with_everything(runtime: Runtime) -> tuple[Any, str, dict[str, list[tuple[Any, ...]]]]:
+    """A brand with every fact, link and attribution: campaigns and none, two networks, a tribe by
+    rule and one given by the event, paid events, kit copies, thanks, questions answered by
+    members; counted by runs. Returns its admin caller, its id and what the runs kept."""
+    caller, brand = await workspace_with_brand(runtime)
+    async with runtime.db.transaction() as conn:
+        tribes = TribeService(conn, caller)
+        await tribes.create(TribeCreate(brand_id=brand, name="Brewers", rules=TribeRules(hashtags=["brew"])))
+        fans = (await tribes.create(TribeCreate(brand_id=brand, name="Fans"))).id
+        campaign = (await CampaignService(conn, caller).create(CampaignCreate(
+            brand_id=brand, name="Mornings", mode="pull", kit_message=KIT))).id
+    items = [{**_e("X0", "post", "dan", "2026-03-01T08:00:00Z", "x0", None, "My #brew setup"), "brand_id": brand}]
+    for i, event in enumerate(conversation()):
+        item = {**event, "brand_id": brand, "campaign_id": campaign if i % 3 else None,
+                "network": "instagram" if i % 4 == 1 else "x"}
+        if i % 5 == 2:
+            item["tribe_id"] = fans
+        if i % 7 == 3:
+            item["paid"] = True
+        items.append(item)
+    for batch in (items[:9], items[9:20], items[20:]):
+        assert (await ingest_batch(runtime.db, runtime.registry, caller, batch)).result.rejected == []
+        await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
+    kept = await _aggregates(runtime, brand)
+    tribes_seen = {row[2] for row in kept["rollups"]}
+    assert len(tribes_seen) == 3 and {row[1] for row in kept["rollups"]} >= {"", campaign}
+    assert len(kept["event_facts"]) >= 5 and len(kept["member_days"]) >= 10
+    return caller, brand, kept
+
+
 def test_a_rebuild_writes_exactly_what_the_runs_kept(database_url: str) -> None:
-    """Every fact, link and attribution: campaigns and none, two networks, a tribe by rule and
-    one given by the event, paid events, kit copies, thanks, questions answered by members."""
     async def scenario(runtime: Runtime) -> None:
-        caller, brand = await workspace_with_brand(runtime)
-        async with runtime.db.transaction() as conn:
-            tribes = TribeService(conn, caller)
-            await tribes.create(TribeCreate(brand_id=brand, name="Brewers", rules=TribeRules(hashtags=["brew"])))
-            fans = (await tribes.create(TribeCreate(brand_id=brand, name="Fans"))).id
-            campaign = (await CampaignService(conn, caller).create(CampaignCreate(
-                brand_id=brand, name="Mornings", mode="pull", kit_message=KIT))).id
-        items = [{**_e("X0", "post", "dan", "2026-03-01T08:00:00Z", "x0", None, "My #brew setup"), "brand_id": brand}]
-        for i, event in enumerate(conversation()):
-            item = {**event, "brand_id": brand, "campaign_id": campaign if i % 3 else None,
-                    "network": "instagram" if i % 4 == 1 else "x"}
-            if i % 5 == 2:
-                item["tribe_id"] = fans
-            if i % 7 == 3:
-                item["paid"] = True
-            items.append(item)
-        for batch in (items[:9], items[9:20], items[20:]):
-            assert (await ingest_batch(runtime.db, runtime.registry, caller, batch)).result.rejected == []
-            await aggregate.run(runtime.db, "scorecards.aggregate", caller.workspace_id, brand)
-        incremental = await _aggregates(runtime, brand)
-        tribes_seen = {row[2] for row in incremental["rollups"]}
-        assert len(tribes_seen) == 3 and {row[1] for row in incremental["rollups"]} >= {"", campaign}
-        assert len(incremental["event_facts"]) >= 5 and len(incremental["member_days"]) >= 10
+        caller, brand, incremental = await _brand_with_everything(runtime)
         facts = ", ".join(aggregate.FACT_COLUMNS[1:])
         async with runtime.db.transaction() as conn:  # figures gone wrong: changed, lost and made up
             for damage in ("UPDATE rollups SET n = n + 1, thanks = thanks + 1 WHERE brand_id = :b AND kind = 'comment'",
@@ -359,3 +370,89 @@ def test_a_rebuild_writes_exactly_what_the_runs_kept(database_url: str) -> None:
         assert await _aggregates(runtime, brand) == incremental
 
     run_scenario(database_url, scenario)
+
+
+def _scratch_files() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "tribeops-rebuild-*")))
+
+
+async def _pooled(runtime: Runtime, pragma: str) -> set[Any]:
+    """What ``pragma`` answers on two connections of the pool at once (its rows' last column)."""
+    async with runtime.db.reading() as one, runtime.db.reading() as two:
+        return {row[-1] for conn in (one, two) for row in await conn.exec_driver_sql(f"PRAGMA {pragma}")}
+
+
+@pytest.mark.parametrize("aside", ["same snapshot", "later snapshot"])
+def test_a_sqlite_rebuild_reads_on_two_connections_and_writes_one_snapshot(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, aside: str) -> None:
+    """The second connection gathers the own facts only if it sees the brand as the rebuild's
+    does; else the rebuild's gathers them itself. Either way the rows are those the runs kept,
+    the first rebuild's (rollups and member-days gone) as the one that compares."""
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand, kept = await _brand_with_everything(runtime)
+        original, seen_by_second = aggregate._gather_aside, []
+
+        async def second(side: Any, p: dict[str, Any], tribes: bool, seen: tuple[Any, ...]) -> bool:
+            # A later snapshot: one where a rebuild was called for since (restates moved on).
+            outcome = await original(side, p, tribes, seen if aside == "same snapshot" else (*seen[:2], -1))
+            seen_by_second.append(outcome)
+            return outcome
+
+        monkeypatch.setattr(aggregate, "_gather_aside", second)
+        scratch = _scratch_files()
+        for lost in ("DELETE FROM rollups WHERE brand_id = :b", "DELETE FROM member_days WHERE brand_id = :b",
+                     "UPDATE event_facts SET answered = 0 WHERE brand_id = :b"):
+            async with runtime.db.transaction() as conn:
+                await conn.execute(sa.text(lost), {"b": brand})
+            await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+            assert await _aggregates(runtime, brand) == kept, lost
+        assert seen_by_second == [aside == "same snapshot"] * 3
+        assert _scratch_files() == scratch
+        assert await _pooled(runtime, "database_list") <= {"", os.path.abspath(sqlite_url.split("///", 1)[1])}
+
+    run_scenario(sqlite_url, scenario)
+
+
+def test_a_sqlite_rebuild_whose_second_connection_fails_fails_and_leaves_nothing(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand, kept = await _brand_with_everything(runtime)
+        original = aggregate._gather_aside
+
+        async def failing(*args: Any) -> bool:
+            await asyncio.sleep(0)
+            raise OSError("disk full")
+
+        monkeypatch.setattr(aggregate, "_gather_aside", failing)
+        async with runtime.db.transaction() as conn:
+            await conn.execute(sa.text("DELETE FROM member_days WHERE brand_id = :b"), {"b": brand})
+        scratch = _scratch_files()
+        with pytest.raises(OSError, match="disk full"):
+            await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        assert _scratch_files() == scratch
+        monkeypatch.setattr(aggregate, "_gather_aside", original)
+        await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        assert await _aggregates(runtime, brand) == kept
+
+    run_scenario(sqlite_url, scenario)
+
+
+@pytest.mark.parametrize("checkpointer", [True, False])
+def test_a_sqlite_rebuild_leaves_copying_its_log_back_to_the_checkpointer(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, checkpointer: bool) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        if checkpointer:
+            runtime.db.start()  # as the service and the worker do
+        caller, brand, _ = await _brand_with_a_like(runtime)
+        original, backstops = aggregate._settle, []
+
+        async def settle(conn: Any, *args: Any, **kwargs: Any) -> None:  # in the rebuild's write transaction
+            backstops.append((await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar())
+            await original(conn, *args, **kwargs)
+
+        monkeypatch.setattr(aggregate, "_settle", settle)
+        await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        assert backstops == [0 if checkpointer else WAL_BACKSTOP_PAGES]
+        assert await _pooled(runtime, "wal_autocheckpoint") == {WAL_BACKSTOP_PAGES}
+
+    run_scenario(sqlite_url, scenario)
