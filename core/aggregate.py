@@ -27,6 +27,7 @@ the brand in between (see :func:`_rebuild_staged`).
 from __future__ import annotations
 
 import asyncio
+import glob
 import logging
 import os
 import tempfile
@@ -522,7 +523,9 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
     The brand is left to a rebuild instead (as before, flagged for the scheduler) when a run
     or a rebuild of it is under way on PostgreSQL, when a rebuild is already due, or when more
     than :data:`RESTATE_LIMIT` events are concerned: holding the brand's gate, and so its
-    ingest, that long is worse than a rebuild that does not.
+    ingest, that long is worse than a rebuild that does not. Also, but for a kit measure, when
+    nothing of the brand is counted yet: its first run counts everything anyway, and a SQLite
+    rebuild working its rows out meanwhile, from the events as they were, then stays due.
 
     What is counted is the events up to the watermark (own facts) and the links stored for
     any event; those after it are counted by the next run, as they are then. The body is given
@@ -548,6 +551,11 @@ async def restating(conn: AsyncConnection, ws: str, brand_ids: Iterable[str], ev
                 restated.append(p)
             else:
                 left.append(brand_id)
+        elif state is not None and facts is None:
+            # Nothing counted yet, but a SQLite rebuild may be working its rows out from the
+            # events as they were: it leaves the rebuild due, and the next run counts them as
+            # they are then.
+            left.append(brand_id)
         # Else nothing is counted yet: the next run counts the events as they are then.
     if left:
         await mark_pending(conn, ws, left, rebuild=True)
@@ -662,10 +670,11 @@ async def _rebuild_staged(db: Database, ws: str, brand_id: str, until: Horizon) 
     holding the writer: on 1M events, a first rebuild writes 125 MB, and its commit took 0.72 s
     against 0.23 s.
     """
-    aside = Aside(db, _scratch_file()) if db.sqlite_file else None
+    aside = None
     async with db.engine.connect() as conn:
         try:
-            if aside is not None:
+            if db.sqlite_file:
+                aside = Aside(db, _scratch_file(db.sqlite_file))
                 await _attach(conn, aside.path)
             await conn.execution_options(readonly=True)
             async with conn.begin():
@@ -706,12 +715,31 @@ class Aside:
     path: str
 
 
-def _scratch_file() -> str:
-    """A new, empty file for a rebuild's scratch database (an empty file is an empty database),
-    where SQLite keeps its own temporary files: ``TMPDIR`` or the system's."""
-    fd, path = tempfile.mkstemp(prefix="tribeops-rebuild-", suffix=".sqlite")
+def _scratch_file(database: str) -> str:
+    """A new, empty file for a rebuild's scratch database (an empty file is an empty database)
+    beside the ``database`` file: on the disk provisioned for it, where SQLite can write (its
+    log lives there too), rather than a temporary directory that may be memory. Named after
+    this process, so that those left by a process killed mid-rebuild are removed here."""
+    folder, name = os.path.split(os.path.abspath(database))
+    prefix = f"{name}-rebuild-"
+    for left in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*")):
+        pid = os.path.basename(left)[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with suppress(OSError):
+                os.remove(left)
+    fd, path = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=".sqlite", dir=folder)
     os.close(fd)
     return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 async def _driver(conn: AsyncConnection, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -730,7 +758,16 @@ async def _attach(conn: AsyncConnection, path: str) -> None:
 
 
 async def _detach(conn: AsyncConnection) -> None:
-    await _driver(conn, f"DETACH DATABASE {SCRATCH}")
+    """Detach the scratch database from ``conn``; if that fails, drop ``conn`` from the pool
+    rather than give it back attached. A connection already dropped (an error or a cancel
+    during a statement) is left as it is."""
+    if conn.invalidated:
+        return
+    try:
+        await _driver(conn, f"DETACH DATABASE {SCRATCH}")
+    except Exception:  # noqa: BLE001 - housekeeping: the rebuild's own outcome stands either way
+        log.warning("could not detach a rebuild's scratch database; dropping the connection", exc_info=True)
+        await conn.invalidate()
 
 
 async def _as_seen(conn: AsyncConnection, brand_id: str) -> tuple[Any, ...]:
@@ -742,24 +779,31 @@ async def _as_seen(conn: AsyncConnection, brand_id: str) -> tuple[Any, ...]:
 
 async def _gather_aside(aside: Aside, p: dict[str, Any], tribes: bool, seen: tuple[Any, ...]) -> bool:
     """Gather the rollups' and member-days' own facts into the scratch database on a second
-    connection (see :class:`Aside`); whether it did (its snapshot showed the brand as ``seen``)."""
-    async with aside.db.engine.connect() as conn:
-        await _attach(conn, aside.path)
-        try:
-            await conn.execution_options(readonly=True)
-            async with conn.begin():
-                if await _as_seen(conn, p["b"]) != seen:
-                    return False
-                for table in AGGREGATES:
-                    for statement in _gathered(SQLITE, table, SCOPE, tribes, SCRATCH)[0]:
-                        await _exec(conn, statement, p)
-            return True
-        finally:
+    connection (see :class:`Aside`); whether it did. It did not if its snapshot showed the brand
+    otherwise than ``seen``, nor if it failed: the rebuild's connection then gathers them.
+    Cancelled, it stops the statement under way."""
+    try:
+        async with aside.db.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
             try:
+                await _attach(conn, aside.path)
+                await conn.execution_options(readonly=True)
+                async with conn.begin():
+                    if await _as_seen(conn, p["b"]) != seen:
+                        return False
+                    for table in AGGREGATES:
+                        for statement in _gathered(SQLITE, table, SCOPE, tribes, SCRATCH)[0]:
+                            await _exec(conn, statement, p)
+            except asyncio.CancelledError:
+                with suppress(Exception):
+                    await driver.interrupt()
+                raise
+            finally:
                 await _detach(conn)
-            except Exception:  # noqa: BLE001 - housekeeping: a connection left attached is not pooled again
-                log.warning("could not detach a rebuild's scratch database; dropping the connection", exc_info=True)
-                await conn.invalidate()
+        return True
+    except Exception:  # noqa: BLE001 - the rebuild's connection does this work itself
+        log.warning("a rebuild's second connection failed; its first gathers the rows itself", exc_info=True)
+        return False
 
 
 async def _unstage(conn: AsyncConnection, aside: Aside | None) -> None:
@@ -767,6 +811,8 @@ async def _unstage(conn: AsyncConnection, aside: Aside | None) -> None:
     brand's worth of them, and drop the scratch database. A connection that cannot is
     dropped, its temporary tables with it; either way the rebuild's own outcome stands."""
     try:
+        if conn.invalidated:  # dropped already (an error or a cancel during a statement)
+            return
         await _driver(conn, f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")  # as every connection has it
         await conn.execution_options(readonly=True)
         async with conn.begin():
@@ -827,14 +873,14 @@ async def _stage(conn: AsyncConnection, ws: str, brand_id: str, hi: int, schema:
     if aside is None:
         await _exec(conn, links, p)
     else:
+        # This connection reads nothing of the scratch database until the second one is done
+        # with it: a reader there would hold up that one's commit.
         beside = asyncio.create_task(_gather_aside(aside, p, tribes, await _as_seen(conn, brand_id)))
         try:
             await _exec(conn, links, p)
         except BaseException:
-            beside.cancel()  # its connection ends the statement under way, then goes back to the pool
+            beside.cancel()  # it stops its statement, detaches and goes
             await asyncio.wait([beside])
-            if not beside.cancelled() and beside.exception() is not None:
-                log.warning("a rebuild's second connection failed too", exc_info=beside.exception())
             raise
         gathered_aside = await beside
     for table in AGGREGATES:

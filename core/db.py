@@ -122,7 +122,7 @@ class WalCheckpointer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -181,9 +181,11 @@ class Database:
     @property
     def sqlite_file(self) -> str | None:
         """The SQLite database's file, which every connection of the pool opens; None for an
-        in-memory database or another dialect."""
-        path = self.engine.url.database if self.dialect == "sqlite" else None
-        return path if path and path != ":memory:" and "mode=memory" not in path else None
+        in-memory database (``:memory:``, or a URI with ``mode=memory``) or another dialect."""
+        url = self.engine.url
+        path = url.database if self.dialect == "sqlite" else None
+        memory = not path or path == ":memory:" or path.startswith("file::memory:") or url.query.get("mode") == "memory"
+        return None if memory else path
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

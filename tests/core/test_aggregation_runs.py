@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
-import tempfile
+import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.campaigns import CampaignCreate, CampaignUpdate
 from tribeops.core.schemas.tribes import TribeCreate, TribeRules
 from tribeops.core.services.campaigns import CampaignService
+from tribeops.core.services.members import MemberService
 from tribeops.core.services.tribes import TribeService
 from tribeops.core.tables import ROLLUP_SUMS
 from tribeops.testing.events import EventBuilder
@@ -372,8 +374,9 @@ def test_a_rebuild_writes_exactly_what_the_runs_kept(database_url: str) -> None:
     run_scenario(database_url, scenario)
 
 
-def _scratch_files() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "tribeops-rebuild-*")))
+def _scratch_files(database_url: str) -> set[str]:
+    """The rebuilds' scratch databases beside the database file."""
+    return set(glob.glob(database_url.split("///", 1)[1] + "-rebuild-*"))
 
 
 async def _pooled(runtime: Runtime, pragma: str) -> set[Any]:
@@ -382,57 +385,135 @@ async def _pooled(runtime: Runtime, pragma: str) -> set[Any]:
         return {row[-1] for conn in (one, two) for row in await conn.exec_driver_sql(f"PRAGMA {pragma}")}
 
 
-@pytest.mark.parametrize("aside", ["same snapshot", "later snapshot"])
+async def _left_clean(runtime: Runtime, database_url: str, scratch: set[str]) -> None:
+    """No scratch database left behind, on disk or attached to a pooled connection, and the
+    pool's connections copying their log back as usual."""
+    assert _scratch_files(database_url) == scratch
+    assert await _pooled(runtime, "database_list") <= {"", os.path.realpath(database_url.split("///", 1)[1])}
+    assert await _pooled(runtime, "wal_autocheckpoint") == {WAL_BACKSTOP_PAGES}
+
+
+async def _merged_unseen(runtime: Runtime, brand: str) -> None:
+    """A merge left to a rebuild, as the rebuild's second connection would see it and its first
+    would not: one member's events given to another, a rebuild called for (``restates``)."""
+    async with runtime.db.transaction() as conn:
+        keep, gone = [row[0] for row in await conn.execute(sa.text(
+            "SELECT member_id FROM events WHERE brand_id = :b AND origin = 'member' GROUP BY member_id "
+            "ORDER BY COUNT(*) DESC LIMIT 2"), {"b": brand})]
+        await conn.execute(sa.text("UPDATE events SET member_id = :k WHERE brand_id = :b AND member_id = :g"),
+                           {"b": brand, "k": keep, "g": gone})
+        await conn.execute(sa.text("UPDATE agg_state SET restates = restates + 1, rebuild = 1 WHERE brand_id = :b"),
+                           {"b": brand})
+
+
+def _second_connections(monkeypatch: pytest.MonkeyPatch,
+                        first: Callable[[], Awaitable[None]] | None = None) -> list[bool]:
+    """Whether each rebuild's second connection gathered the own facts, in order; ``first``
+    runs before the first one starts (after its rebuild's snapshot)."""
+    original, gathered = aggregate._gather_aside, []
+
+    async def second(*args: Any) -> bool:
+        if first is not None and not gathered:
+            await first()
+        gathered.append(await original(*args))
+        return gathered[-1]
+
+    monkeypatch.setattr(aggregate, "_gather_aside", second)
+    return gathered
+
+
+@pytest.mark.parametrize("meanwhile", ["nothing", "a merge left to a rebuild"])
 def test_a_sqlite_rebuild_reads_on_two_connections_and_writes_one_snapshot(
-        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, aside: str) -> None:
-    """The second connection gathers the own facts only if it sees the brand as the rebuild's
-    does; else the rebuild's gathers them itself. Either way the rows are those the runs kept,
-    the first rebuild's (rollups and member-days gone) as the one that compares."""
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, meanwhile: str) -> None:
+    """The second connection gathers the own facts only if its snapshot shows the brand as the
+    first's does; else the first gathers them, and the rows written are all of its snapshot.
+    A first rebuild (rollups and member-days gone) and one that compares."""
     async def scenario(runtime: Runtime) -> None:
         caller, brand, kept = await _brand_with_everything(runtime)
-        original, seen_by_second = aggregate._gather_aside, []
-
-        async def second(side: Any, p: dict[str, Any], tribes: bool, seen: tuple[Any, ...]) -> bool:
-            # A later snapshot: one where a rebuild was called for since (restates moved on).
-            outcome = await original(side, p, tribes, seen if aside == "same snapshot" else (*seen[:2], -1))
-            seen_by_second.append(outcome)
-            return outcome
-
-        monkeypatch.setattr(aggregate, "_gather_aside", second)
-        scratch = _scratch_files()
-        for lost in ("DELETE FROM rollups WHERE brand_id = :b", "DELETE FROM member_days WHERE brand_id = :b",
+        gathered = _second_connections(monkeypatch, None if meanwhile == "nothing" else
+                                       lambda: _merged_unseen(runtime, brand))
+        scratch = _scratch_files(sqlite_url)
+        for lost in ("DELETE FROM rollups WHERE brand_id = :b; DELETE FROM member_days WHERE brand_id = :b",
                      "UPDATE event_facts SET answered = 0 WHERE brand_id = :b"):
             async with runtime.db.transaction() as conn:
-                await conn.execute(sa.text(lost), {"b": brand})
+                for statement in lost.split("; "):
+                    await conn.execute(sa.text(statement), {"b": brand})
             await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
-            assert await _aggregates(runtime, brand) == kept, lost
-        assert seen_by_second == [aside == "same snapshot"] * 3
-        assert _scratch_files() == scratch
-        assert await _pooled(runtime, "database_list") <= {"", os.path.abspath(sqlite_url.split("///", 1)[1])}
+            if meanwhile != "nothing":
+                assert await _flags(runtime, brand) == (1, 1), "the merge leaves a rebuild due"
+                assert gathered == [False]
+                break
+        assert await _aggregates(runtime, brand) == kept
+        assert gathered == [True, True] or meanwhile != "nothing"
+        await _left_clean(runtime, sqlite_url, scratch)
 
     run_scenario(sqlite_url, scenario)
 
 
-def test_a_sqlite_rebuild_whose_second_connection_fails_fails_and_leaves_nothing(
+def test_a_sqlite_rebuild_whose_second_connection_fails_gathers_on_its_first(
         sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(runtime: Runtime) -> None:
         caller, brand, kept = await _brand_with_everything(runtime)
-        original = aggregate._gather_aside
+        original, attached = aggregate._attach, []
 
-        async def failing(*args: Any) -> bool:
-            await asyncio.sleep(0)
-            raise OSError("disk full")
+        async def attach(conn: Any, path: str) -> None:
+            attached.append(path)
+            if len(attached) == 2:  # the second connection's
+                raise sqlite3.OperationalError("unable to open database file")
+            await original(conn, path)
 
-        monkeypatch.setattr(aggregate, "_gather_aside", failing)
+        monkeypatch.setattr(aggregate, "_attach", attach)
+        gathered = _second_connections(monkeypatch)
         async with runtime.db.transaction() as conn:
             await conn.execute(sa.text("DELETE FROM member_days WHERE brand_id = :b"), {"b": brand})
-        scratch = _scratch_files()
-        with pytest.raises(OSError, match="disk full"):
+        scratch = _scratch_files(sqlite_url)
+        await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        assert len(attached) == 2 and gathered == [False]
+        assert await _aggregates(runtime, brand) == kept
+        await _left_clean(runtime, sqlite_url, scratch)
+
+    run_scenario(sqlite_url, scenario)
+
+
+def test_a_sqlite_rebuild_failing_while_its_second_connection_reads_leaves_nothing(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand, kept = await _brand_with_everything(runtime)
+        linked, started = aggregate._linked, asyncio.Event()
+
+        async def start() -> None:
+            started.set()
+
+        def broken(d: Any, tribes: bool) -> str:  # the first connection's statement fails at once
+            return "SELECT * FROM no_such_table"
+
+        _second_connections(monkeypatch, start)
+        monkeypatch.setattr(aggregate, "_linked", broken)
+        async with runtime.db.transaction() as conn:
+            await conn.execute(sa.text("DELETE FROM member_days WHERE brand_id = :b"), {"b": brand})
+        scratch = _scratch_files(sqlite_url)
+        with pytest.raises(sa.exc.OperationalError, match="no_such_table"):
             await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
-        assert _scratch_files() == scratch
-        monkeypatch.setattr(aggregate, "_gather_aside", original)
+        assert started.is_set()
+        await _left_clean(runtime, sqlite_url, scratch)
+        monkeypatch.setattr(aggregate, "_linked", linked)
         await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
         assert await _aggregates(runtime, brand) == kept
+
+    run_scenario(sqlite_url, scenario)
+
+
+def test_a_rebuilds_scratch_database_left_by_a_killed_process_goes(sqlite_url: str) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand, _ = await _brand_with_a_like(runtime)
+        path = sqlite_url.split("///", 1)[1]
+        # Beyond Linux's highest process id (2**22): no such process. And this one's, alive.
+        gone, ours = f"{path}-rebuild-{2 ** 22 + 1}-x.sqlite", f"{path}-rebuild-{os.getpid()}-x.sqlite"
+        for name in (gone, ours):
+            open(name, "w").close()
+        await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        assert _scratch_files(sqlite_url) == {ours}
+        os.remove(ours)
 
     run_scenario(sqlite_url, scenario)
 
@@ -453,6 +534,30 @@ def test_a_sqlite_rebuild_leaves_copying_its_log_back_to_the_checkpointer(
         monkeypatch.setattr(aggregate, "_settle", settle)
         await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
         assert backstops == [0 if checkpointer else WAL_BACKSTOP_PAGES]
-        assert await _pooled(runtime, "wal_autocheckpoint") == {WAL_BACKSTOP_PAGES}
+        await _left_clean(runtime, sqlite_url, set())
+
+    run_scenario(sqlite_url, scenario)
+
+
+def test_a_merge_while_a_sqlite_rebuild_reads_a_brand_counted_by_none_leaves_it_due(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+        ev = EventBuilder(brand)
+        await ingest_batch(runtime.db, runtime.registry, caller, [ev.comment(actor="anna"), ev.comment(actor="bob")])
+        async with runtime.db.reading() as conn:
+            who = dict((await conn.execute(sa.text("SELECT actor_handle, member_id FROM events WHERE brand_id = :b"),
+                                           {"b": brand})).all())
+        rebuild, go_on = await _paused_rebuild(runtime, monkeypatch, caller, brand)  # the brand's first count
+        async with runtime.db.transaction() as conn:  # while it reads the events as they were
+            await MemberService(conn, caller).merge(who["anna"], who["bob"])
+        go_on.set()
+        await asyncio.wait_for(rebuild, timeout=10)
+        assert (await _flags(runtime, brand))[1] == 1, "the merge left the rebuild due"
+        await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
+        async with runtime.db.reading() as conn:
+            members = (await conn.execute(sa.text("SELECT DISTINCT member_id FROM member_days WHERE brand_id = :b"),
+                                          {"b": brand})).scalars().all()
+        assert members == [who["anna"]]
 
     run_scenario(sqlite_url, scenario)
