@@ -117,10 +117,9 @@ async def log_copied_back(db: Database) -> None:
     checkpointer thread does in the background (started with the runtime here, as the service
     and the worker start it), so that nothing timed next runs beside that copy."""
     if db.dialect == "sqlite":
-        async with db.engine.connect() as conn:  # outside a transaction, where SQLite checkpoints
-            driver = (await conn.get_raw_connection()).driver_connection
+        async with db.engine.connect() as conn:  # straight on the driver: outside a transaction
             # Busy at once while the checkpointer thread copies: then after it.
-            while (await (await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone())[0]:
+            while (await bulk.execute(conn, "PRAGMA wal_checkpoint(TRUNCATE)"))[0][0]:
                 await asyncio.sleep(0.05)
 
 

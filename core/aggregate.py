@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from .db import WAL_BACKSTOP_PAGES, Database, advisory_locks, try_advisory_lock
+from .db import SQLITE_CACHE_KIB, WAL_BACKSTOP_PAGES, Database, advisory_locks, try_advisory_lock
 from .services.context import utcnow
 from .similarity import MEGAPHONE, similarity
 from .tables import FACT_FLAGS, MEMBER_SUMS, ROLLUP_SUMS, member_days, rollups
@@ -369,10 +369,12 @@ async def _watermark(conn: AsyncConnection, brand_id: str) -> int:
     return (await _settled(conn, brand_id))[0]
 
 
-async def _settled(conn: AsyncConnection, brand_id: str) -> tuple[int, Any]:
-    """The brand's watermark and when a run or rebuild last settled it."""
-    row = (await _exec(conn, "SELECT watermark, fresh_as_of FROM agg_state WHERE brand_id = :b", {"b": brand_id})).one()
-    return int(row.watermark), row.fresh_as_of
+async def _settled(conn: AsyncConnection, brand_id: str, *more: str) -> tuple[Any, ...]:
+    """The brand's watermark and when a run or rebuild last settled it, then its ``more`` columns
+    of ``agg_state``."""
+    row = (await _exec(conn, f"SELECT {', '.join(('watermark', 'fresh_as_of', *more))} FROM agg_state "
+                             "WHERE brand_id = :b", {"b": brand_id})).one()
+    return (int(row[0]), *row[1:])
 
 
 async def _settle(conn: AsyncConnection, brand_id: str, until: Horizon, rebuilt: bool) -> None:
@@ -683,7 +685,7 @@ async def _rebuild_staged(db: Database, ws: str, brand_id: str, until: Horizon) 
                                       aside)
             await conn.execution_options(readonly=False)
             if db.checkpointing:
-                await _driver(conn, "PRAGMA wal_autocheckpoint = 0")
+                await bulk.execute(conn, "PRAGMA wal_autocheckpoint = 0")
             async with db.write_turn(), conn.begin():
                 current = await _settled(conn, brand_id) == before
                 # Out of date: worked out again (by this connection alone, holding the writer).
@@ -742,19 +744,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def _driver(conn: AsyncConnection, sql: str, params: tuple[Any, ...] = ()) -> None:
-    """SQLite: run ``sql`` on ``conn``'s driver connection, outside any transaction (SQLite
-    attaches and detaches only there)."""
-    cursor = await (await conn.get_raw_connection()).driver_connection.execute(sql, params)
-    await cursor.close()
-
-
 async def _attach(conn: AsyncConnection, path: str) -> None:
-    """Attach the scratch database at ``path`` to ``conn``. It is rows worked out again if
-    lost: no journal, no sync."""
-    await _driver(conn, f"ATTACH DATABASE ? AS {SCRATCH}", (path,))
-    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
-        await _driver(conn, f"PRAGMA {SCRATCH}.{pragma}")
+    """Attach the scratch database at ``path`` to ``conn``, outside any transaction (SQLite
+    attaches and detaches only there: straight on the driver, see :func:`bulk.in_driver`). It
+    is rows worked out again if lost: no journal, no sync."""
+    pragmas = ("journal_mode = OFF", "synchronous = OFF", f"cache_size = -{SQLITE_CACHE_KIB}")
+    await bulk.in_driver(conn, lambda run: [run(f"ATTACH DATABASE ? AS {SCRATCH}", (path,)),
+                                            *(run(f"PRAGMA {SCRATCH}.{pragma}") for pragma in pragmas)])
 
 
 async def _detach(conn: AsyncConnection) -> None:
@@ -764,17 +760,16 @@ async def _detach(conn: AsyncConnection) -> None:
     if conn.invalidated:
         return
     try:
-        await _driver(conn, f"DETACH DATABASE {SCRATCH}")
+        await bulk.execute(conn, f"DETACH DATABASE {SCRATCH}")
     except Exception:  # noqa: BLE001 - housekeeping: the rebuild's own outcome stands either way
         log.warning("could not detach a rebuild's scratch database; dropping the connection", exc_info=True)
         await conn.invalidate()
 
 
 async def _as_seen(conn: AsyncConnection, brand_id: str) -> tuple[Any, ...]:
-    """How this snapshot shows the brand, for a rebuild's second connection to compare."""
-    row = (await _exec(conn, "SELECT watermark, fresh_as_of, restates FROM agg_state WHERE brand_id = :b",
-                       {"b": brand_id})).one()
-    return tuple(row)
+    """How this snapshot shows the brand, for a rebuild's second connection to compare: settled
+    alike, and no rebuild called for since."""
+    return await _settled(conn, brand_id, "restates")
 
 
 async def _gather_aside(aside: Aside, p: dict[str, Any], tribes: bool, seen: tuple[Any, ...]) -> bool:
@@ -813,7 +808,7 @@ async def _unstage(conn: AsyncConnection, aside: Aside | None) -> None:
     try:
         if conn.invalidated:  # dropped already (an error or a cancel during a statement)
             return
-        await _driver(conn, f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")  # as every connection has it
+        await bulk.execute(conn, f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")  # as every connection has it
         await conn.execution_options(readonly=True)
         async with conn.begin():
             made = {row[0] for row in await conn.exec_driver_sql("SELECT name FROM sqlite_temp_master")}

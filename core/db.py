@@ -21,6 +21,8 @@ log = logging.getLogger("tribeops.db")
 # itself (SQLite's default is 1,000). A backstop: with a WalCheckpointer running, writers rarely
 # get there, and without one (CLI commands) fewer, larger checkpoints copy each hot page once.
 WAL_BACKSTOP_PAGES = 8192
+# Page cache per SQLite connection, in KiB (SQLite's default is 2 MiB).
+SQLITE_CACHE_KIB = 65536
 # How long (seconds) the event loop's thread may keep the interpreter while a SQLite driver
 # thread, back from the database, waits for it (Python's default is 5 ms). The ingest writer
 # waits once per statement and holds the one write lock meanwhile: under load, with the
@@ -45,7 +47,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     # 64 MiB of page cache per connection (the default is 2 MiB): index inserts and the
     # GROUP BY sorts of aggregation stay in memory instead of re-reading pages.
-    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
     cursor.execute("PRAGMA journal_size_limit=67108864")  # a log grown past 64 MiB is cut back once reset
     cursor.close()

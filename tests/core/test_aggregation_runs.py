@@ -393,6 +393,14 @@ async def _left_clean(runtime: Runtime, database_url: str, scratch: set[str]) ->
     assert await _pooled(runtime, "wal_autocheckpoint") == {WAL_BACKSTOP_PAGES}
 
 
+async def _member_days_lost(runtime: Runtime, brand: str, database_url: str) -> set[str]:
+    """The brand's member-days gone, for a rebuild to write again; the scratch databases there
+    are before it."""
+    async with runtime.db.transaction() as conn:
+        await conn.execute(sa.text("DELETE FROM member_days WHERE brand_id = :b"), {"b": brand})
+    return _scratch_files(database_url)
+
+
 async def _merged_unseen(runtime: Runtime, brand: str) -> None:
     """A merge left to a rebuild, as the rebuild's second connection would see it and its first
     would not: one member's events given to another, a rebuild called for (``restates``)."""
@@ -464,9 +472,7 @@ def test_a_sqlite_rebuild_whose_second_connection_fails_gathers_on_its_first(
 
         monkeypatch.setattr(aggregate, "_attach", attach)
         gathered = _second_connections(monkeypatch)
-        async with runtime.db.transaction() as conn:
-            await conn.execute(sa.text("DELETE FROM member_days WHERE brand_id = :b"), {"b": brand})
-        scratch = _scratch_files(sqlite_url)
+        scratch = await _member_days_lost(runtime, brand, sqlite_url)
         await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
         assert len(attached) == 2 and gathered == [False]
         assert await _aggregates(runtime, brand) == kept
@@ -489,9 +495,7 @@ def test_a_sqlite_rebuild_failing_while_its_second_connection_reads_leaves_nothi
 
         _second_connections(monkeypatch, start)
         monkeypatch.setattr(aggregate, "_linked", broken)
-        async with runtime.db.transaction() as conn:
-            await conn.execute(sa.text("DELETE FROM member_days WHERE brand_id = :b"), {"b": brand})
-        scratch = _scratch_files(sqlite_url)
+        scratch = await _member_days_lost(runtime, brand, sqlite_url)
         with pytest.raises(sa.exc.OperationalError, match="no_such_table"):
             await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
         assert started.is_set()
