@@ -244,6 +244,12 @@ tribe_members = sa.Table(
 sa.Index("ix_events_workspace_id_member_id", events.c.workspace_id, events.c.member_id)
 sa.Index("ix_events_brand_id_seq", events.c.brand_id, events.c.seq)
 sa.Index("ix_events_workspace_id_in_reply_to", events.c.workspace_id, events.c.in_reply_to)
+# A brand's campaign events that can copy a kit message, in ``seq`` order: what a rebuild
+# measures against the kit messages (see ``aggregate.refresh_similarities``), read without
+# walking the rest of the brand.
+KIT_COPIES = "campaign_id IS NOT NULL AND kind IN ('post', 'share', 'mention')"
+sa.Index("ix_events_kit_copies", events.c.brand_id, events.c.seq,
+         sqlite_where=sa.text(KIT_COPIES), postgresql_where=sa.text(KIT_COPIES))
 
 # Aggregation state per brand. Ingest locks the row (``pending``) before it inserts events,
 # and aggregation locks it while it reads up to the newest ``seq``: no event can commit
