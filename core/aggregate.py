@@ -1233,9 +1233,11 @@ def _counted_as(kit_similarity: float | None) -> tuple[bool, bool]:
     return kit_similarity is not None, kit_similarity is not None and kit_similarity >= MEGAPHONE
 
 
+# The brand's next ``:n`` campaign events that can copy a kit message, after ``seq`` ``:after``:
+# the index's condition word for word, as SQLite uses a partial index only for a query that says it.
+CAMPAIGN_EVENTS = ("SELECT seq, origin, campaign_id, text, kit_similarity FROM events WHERE brand_id = :b "
+                   f"AND seq > :after AND {KIT_COPIES} ORDER BY seq LIMIT :n")
+
+
 async def _campaign_events(conn: AsyncConnection, brand_id: str, after: int, limit: int) -> list[Any]:
-    """The brand's next ``limit`` campaign events that can copy a kit message, after ``seq`` ``after``."""
-    # The index's condition word for word: SQLite uses a partial index only for a query that says it.
-    return list((await _exec(conn, "SELECT seq, origin, campaign_id, text, kit_similarity FROM events WHERE "
-                                   f"brand_id = :b AND seq > :after AND {KIT_COPIES} ORDER BY seq LIMIT :n",
-                             {"b": brand_id, "after": after, "n": limit})).all())
+    return list((await _exec(conn, CAMPAIGN_EVENTS, {"b": brand_id, "after": after, "n": limit})).all())

@@ -253,6 +253,18 @@ def test_a_sqlite_rebuild_reads_without_taking_the_writer(sqlite_url: str, monke
     run_scenario(sqlite_url, scenario)
 
 
+def test_the_kit_pass_reads_only_campaign_copies_through_their_index(sqlite_url: str) -> None:
+    """SQLite uses a partial index only for a query that states its condition: a rewording of
+    either would walk the whole brand again, before every rebuild, without failing anything else."""
+    async def scenario(runtime: Runtime) -> None:
+        async with runtime.db.reading() as conn:
+            plan = (await conn.execute(sa.text("EXPLAIN QUERY PLAN " + aggregate.CAMPAIGN_EVENTS),
+                                       {"b": "brd_x", "after": 0, "n": 10})).all()
+        assert [row[-1] for row in plan] == ["SEARCH events USING INDEX ix_events_kit_copies (brand_id=? AND seq>?)"]
+
+    run_scenario(sqlite_url, scenario)
+
+
 def test_sqlite_staging_writes_only_temporary_tables(sqlite_url: str) -> None:
     async def scenario(runtime: Runtime) -> None:
         caller, brand = await workspace_with_brand(runtime)
