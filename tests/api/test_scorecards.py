@@ -254,3 +254,28 @@ def test_median_response_minutes_of_odd_and_even_counts(client: TestClient[Any],
     by_name = {m["name"]: m for m in card["metrics"]}
     assert (by_name["median_response_minutes"]["value"], by_name["median_response_minutes"]["denominator"]) == (
         median, len(minutes))
+
+
+@pytest.mark.parametrize("kind", ["scorecards.aggregate", "scorecards.rebuild"])
+def test_community_care_counts_questions_whose_first_answer_is_another_members(
+        client: TestClient[Any], admin: dict[str, str], kind: str) -> None:
+    d = "2026-03-02T"
+    events = [
+        _e("Q1", "question", "carla", d + "10:00:00Z", "Q1", None, "How do you brew it?"),
+        _e("A1", "reply", "carla", d + "10:05:00Z", "A1", "Q1", "I mean at home"),  # the asker first
+        _e("A2", "answer", "dan", d + "10:10:00Z", "A2", "Q1", "Moka pot"),
+        _e("Q2", "question", "erin", d + "11:00:00Z", "Q2", None, "Where can I buy beans?"),
+        _e("A3", "answer", "dan", d + "11:05:00Z", "A3", "Q2", "Downtown"),  # the community first
+        _e("A4", "reply", "acme", d + "11:30:00Z", "A4", "Q2", "At our shop"),
+        _e("Q3", "question", "fay", d + "12:00:00Z", "Q3", None, "Decaf?"),
+        _e("A5", "reply", "acme", d + "12:05:00Z", "A5", "Q3", "Yes"),  # the brand first
+        _e("A6", "answer", "dan", d + "12:10:00Z", "A6", "Q3", "Yes, and it is good"),
+        _e("Q4", "question", "gus", d + "13:00:00Z", "Q4", None, "Oat milk?"),  # never answered
+    ]
+    brand = client.post("/v1/brands", json={"name": "Acme", "handles": {"x": "acme"}}, headers=admin).json()["id"]
+    events = [{**e, "brand_id": brand} for e in events]
+    assert client.post("/v1/events", json={"events": events}, headers=admin).json()["accepted"] == len(events)
+    assert run_job(client, admin, brand, kind)["status"] == "succeeded"
+    card = client.get("/v1/scorecards", params={"brand_id": brand}, headers=admin).json()
+    care = {m["name"]: m for m in card["metrics"]}["community_care_share"]
+    assert (care["numerator"], care["denominator"]) == (1, 3)
