@@ -959,9 +959,9 @@ async def _write_staged(conn: AsyncConnection, staged: Staged) -> None:
         if table in staged.whole:
             await conn.exec_driver_sql(f"INSERT INTO {table} ({names}) {rows}")
             continue
-        same_key = " AND ".join(f"t.{c} = s.{c}" for c in key)
-        await conn.exec_driver_sql(f"DELETE FROM {table} WHERE rowid IN (SELECT t.rowid FROM agg_stale_{table} s "
-                                   f"JOIN {table} t ON {same_key})")
+        names_key = ", ".join(key)  # each found through the table's key (member-days have no rowid)
+        await conn.exec_driver_sql(f"DELETE FROM {table} WHERE ({names_key}) IN (SELECT {names_key} "
+                                   f"FROM agg_stale_{table})")
         await conn.exec_driver_sql(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM agg_new_{table} WHERE true ON CONFLICT "
             f"({', '.join(key)}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key))

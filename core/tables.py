@@ -325,6 +325,8 @@ rollups = sa.Table(
 )
 
 # Member activity per (brand, campaign, tribe, network, day, member), kept and keyed the same way.
+# On SQLite its rows are stored in the key's order, in the key's own tree (no rowid): about as
+# many rows as the active events, written and read once rather than in a table and its key.
 member_days = sa.Table(
     "member_days",
     metadata,
@@ -337,6 +339,7 @@ member_days = sa.Table(
     sa.Column("workspace_id", sa.String(32), nullable=False),
     *[sa.Column(name, sa.BigInteger(), nullable=False) for name in MEMBER_SUMS],
     sa.PrimaryKeyConstraint("brand_id", "tribe", "day", "campaign", "network", "member_id"),
+    sqlite_with_rowid=False,
 )
 
 # Jobs live in the database (Redis only carries wake-ups), so none is lost with a worker.

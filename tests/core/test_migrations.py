@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tribeops.core.db import create_engine
-from tribeops.core.tables import metadata
+from tribeops.core.migrate import upgrade
+from tribeops.core.tables import member_days, metadata
 
 
 def _diff(url: str) -> list[Any]:
@@ -92,3 +95,15 @@ def test_sqlite_identities_bring_their_members_and_the_downgrade_takes_that_back
     assert identity("3", "mbr_3") == [new]
     upgrade(url)
     assert identity("4", "mbr_4") == [new, ("mbr_4", "wsp_1", None, "2026-01-01 00:00:00.000000")]
+
+
+def test_member_days_have_no_rowid_on_sqlite(tmp_path: Path) -> None:
+    """Declared on the table (``sqlite_with_rowid``), which autogenerate does not compare: the
+    rows live in their key's tree, with no table and key index beside each other."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tribeops.db'}"
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "tribeops.db") as conn:
+        made = conn.execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = 'member_days'").fetchall()
+    assert member_days.dialect_options["sqlite"]["with_rowid"] is False
+    (kind, sql), = made  # the table alone: no index of its key beside it
+    assert kind == "table" and sql.rstrip().endswith("WITHOUT ROWID")
