@@ -19,8 +19,14 @@ KIT_COPIES = "campaign_id IS NOT NULL AND kind IN ('post', 'share', 'mention')"
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        # Built beside ingest, which a plain CREATE INDEX would hold up for a whole read of events.
+        with op.get_context().autocommit_block():
+            op.create_index('ix_events_kit_copies', 'events', ['brand_id', 'seq'], unique=False,
+                            postgresql_where=sa.text(KIT_COPIES), postgresql_concurrently=True)
+        return
     op.create_index('ix_events_kit_copies', 'events', ['brand_id', 'seq'], unique=False,
-                    sqlite_where=sa.text(KIT_COPIES), postgresql_where=sa.text(KIT_COPIES))
+                    sqlite_where=sa.text(KIT_COPIES))
 
 
 def downgrade() -> None:
