@@ -14,7 +14,10 @@ config = context.config
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
+    # A transaction per migration: one that must run outside any (an index built concurrently)
+    # then leaves those before it committed and recorded.
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True,
+                      transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
 

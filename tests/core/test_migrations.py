@@ -97,13 +97,33 @@ def test_sqlite_identities_bring_their_members_and_the_downgrade_takes_that_back
     assert identity("4", "mbr_4") == [new, ("mbr_4", "wsp_1", None, "2026-01-01 00:00:00.000000")]
 
 
-def test_member_days_have_no_rowid_on_sqlite(tmp_path: Path) -> None:
+def test_member_days_have_no_rowid_on_sqlite_and_keep_their_rows_both_ways(tmp_path: Path) -> None:
     """Declared on the table (``sqlite_with_rowid``), which autogenerate does not compare: the
-    rows live in their key's tree, with no table and key index beside each other."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'tribeops.db'}"
+    rows live in their key's tree, with no table and key index beside each other. Migration
+    0011 rewrites the table with its rows, and its downgrade gives the rowid back."""
+    from alembic import command
+
+    from tribeops.core.migrate import alembic_config
+
+    url, path = f"sqlite+aiosqlite:///{tmp_path / 'tribeops.db'}", tmp_path / "tribeops.db"
+    row = ("brd_1", "", "*", "x", "2026-03-02", "mbr_1", "wsp_1", 1, 0, 2)
+
+    def made() -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
+        with sqlite3.connect(path) as conn:
+            return (conn.execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = 'member_days'").fetchall(),
+                    conn.execute("SELECT brand_id, campaign, tribe, network, day, member_id, workspace_id, active, "
+                                 "positive_amp, answer_other_q FROM member_days").fetchall())
+
+    upgrade(url, "0010")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO member_days (brand_id, campaign, tribe, network, day, member_id, workspace_id, "
+                     "active, positive_amp, answer_other_q) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
     upgrade(url)
-    with sqlite3.connect(tmp_path / "tribeops.db") as conn:
-        made = conn.execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = 'member_days'").fetchall()
-    assert member_days.dialect_options["sqlite"]["with_rowid"] is False
-    (kind, sql), = made  # the table alone: no index of its key beside it
-    assert kind == "table" and sql.rstrip().endswith("WITHOUT ROWID")
+    (kind, sql), = made()[0]  # the table alone: no index of its key beside it
+    assert kind == "table" and sql.rstrip().endswith("WITHOUT ROWID") and made()[1] == [row]
+    assert member_days.dialect_options["sqlite"]["with_rowid"] is False  # as declared
+    command.downgrade(alembic_config(url), "0010")
+    schema, rows = made()
+    table = next(sql for kind, sql in schema if kind == "table")
+    assert sorted(kind for kind, _ in schema) == ["index", "table"] and "WITHOUT ROWID" not in table
+    assert rows == [row]
