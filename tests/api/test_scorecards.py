@@ -262,7 +262,6 @@ def test_community_care_counts_questions_whose_first_answer_is_another_members(
     d = "2026-03-02T"
     events = [
         _e("Q1", "question", "carla", d + "10:00:00Z", "Q1", None, "How do you brew it?"),
-        _e("A1", "reply", "carla", d + "10:05:00Z", "A1", "Q1", "I mean at home"),  # the asker first
         _e("A2", "answer", "dan", d + "10:10:00Z", "A2", "Q1", "Moka pot"),
         _e("Q2", "question", "erin", d + "11:00:00Z", "Q2", None, "Where can I buy beans?"),
         _e("A3", "answer", "dan", d + "11:05:00Z", "A3", "Q2", "Downtown"),  # the community first
@@ -273,8 +272,11 @@ def test_community_care_counts_questions_whose_first_answer_is_another_members(
         _e("Q4", "question", "gus", d + "13:00:00Z", "Q4", None, "Oat milk?"),  # never answered
     ]
     brand = client.post("/v1/brands", json={"name": "Acme", "handles": {"x": "acme"}}, headers=admin).json()["id"]
-    events = [{**e, "brand_id": brand} for e in events]
-    assert client.post("/v1/events", json={"events": events}, headers=admin).json()["accepted"] == len(events)
+    late = [_e("A1", "reply", "carla", d + "10:05:00Z", "A1", "Q1", "I mean at home")]  # the asker's, first
+    # Carla's answer stored after Dan's later one: the first answer is the earliest, not the first stored.
+    for batch in (events, late):
+        batch = [{**e, "brand_id": brand} for e in batch]
+        assert client.post("/v1/events", json={"events": batch}, headers=admin).json()["accepted"] == len(batch)
     assert run_job(client, admin, brand, kind)["status"] == "succeeded"
     card = client.get("/v1/scorecards", params={"brand_id": brand}, headers=admin).json()
     care = {m["name"]: m for m in card["metrics"]}["community_care_share"]

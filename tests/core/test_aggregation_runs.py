@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import shutil
 import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 from tribeops.core import aggregate, ingest
 from tribeops.core.db import WAL_BACKSTOP_PAGES
 from tribeops.core.ingest import ingest_batch
+from tribeops.core.migrate import upgrade
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.campaigns import CampaignCreate, CampaignUpdate
 from tribeops.core.schemas.tribes import TribeCreate, TribeRules
@@ -203,11 +206,21 @@ def test_a_rebuild_overtaken_by_a_later_run_keeps_what_that_run_counted(database
 
 
 @pytest.fixture
-def sqlite_url(database_url: str) -> str:
+def sqlite_url(database_url: str, sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite database of the test's own: the shared one has the API tests' service
+    counting its brands meanwhile, through the functions these tests wrap or break."""
     if not database_url.startswith("sqlite"):
         pytest.skip("about the staged SQLite rebuild: PostgreSQL rebuilds in one transaction on one connection, "
                     "which ingest does not wait for (see above)")
-    return database_url
+    shutil.copyfile(sqlite_template, tmp_path / "tribeops.db")
+    return f"sqlite+aiosqlite:///{tmp_path / 'tribeops.db'}"
+
+
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "tribeops.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
 
 
 async def _brand_with_a_like(runtime: Runtime) -> tuple[Any, str, EventBuilder]:
