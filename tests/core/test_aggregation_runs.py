@@ -439,16 +439,13 @@ async def _merged_unseen(runtime: Runtime, brand: str) -> None:
                            {"b": brand})
 
 
-def _second_connections(monkeypatch: pytest.MonkeyPatch, brand: str,
+def _second_connections(monkeypatch: pytest.MonkeyPatch,
                         first: Callable[[], Awaitable[None]] | None = None) -> list[bool]:
-    """Whether each rebuild's second connection gathered the brand's own facts, in order;
-    ``first`` runs before the first one starts (after its rebuild's snapshot). Rebuilds of other
-    brands (the service of an API test may run one on the same database) go their way."""
+    """Whether each rebuild's second connection gathered the own facts, in order; ``first``
+    runs before the first one starts (after its rebuild's snapshot)."""
     original, gathered = aggregate._gather_aside, []
 
     async def second(*args: Any) -> bool:
-        if args[1]["b"] != brand:
-            return await original(*args)
         if first is not None and not gathered:
             await first()
         gathered.append(await original(*args))
@@ -466,7 +463,7 @@ def test_a_sqlite_rebuild_reads_on_two_connections_and_writes_one_snapshot(
     A first rebuild (rollups and member-days gone) and one that compares."""
     async def scenario(runtime: Runtime) -> None:
         caller, brand, kept = await _brand_with_everything(runtime)
-        gathered = _second_connections(monkeypatch, brand, None if meanwhile == "nothing" else
+        gathered = _second_connections(monkeypatch, None if meanwhile == "nothing" else
                                        lambda: _merged_unseen(runtime, brand))
         scratch = _scratch_files(sqlite_url)
         for lost in ("DELETE FROM rollups WHERE brand_id = :b; DELETE FROM member_days WHERE brand_id = :b",
@@ -499,7 +496,7 @@ def test_a_sqlite_rebuild_whose_second_connection_fails_gathers_on_its_first(
             await original(conn, path)
 
         monkeypatch.setattr(aggregate, "_attach", attach)
-        gathered = _second_connections(monkeypatch, brand)
+        gathered = _second_connections(monkeypatch)
         scratch = await _member_days_lost(runtime, brand, sqlite_url)
         await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
         assert len(attached) == 2 and gathered == [False]
@@ -521,7 +518,7 @@ def test_a_sqlite_rebuild_failing_while_its_second_connection_reads_leaves_nothi
         def broken(d: Any, tribes: bool) -> str:  # the first connection's statement fails at once
             return "SELECT * FROM no_such_table"
 
-        _second_connections(monkeypatch, brand, start)
+        _second_connections(monkeypatch, start)
         monkeypatch.setattr(aggregate, "_linked", broken)
         scratch = await _member_days_lost(runtime, brand, sqlite_url)
         with pytest.raises(sa.exc.OperationalError, match="no_such_table"):
@@ -559,12 +556,9 @@ def test_a_sqlite_rebuild_leaves_copying_its_log_back_to_the_checkpointer(
         caller, brand, _ = await _brand_with_a_like(runtime)
         original, backstops = aggregate._settle, []
 
-        async def settle(conn: Any, brand_id: str, *args: Any, **kwargs: Any) -> None:
-            # In the rebuild's write transaction. Only its own: the service of another test may
-            # be counting a brand of the same database meanwhile, through this same function.
-            if brand_id == brand and kwargs.get("rebuilt"):
-                backstops.append((await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar())
-            await original(conn, brand_id, *args, **kwargs)
+        async def settle(conn: Any, *args: Any, **kwargs: Any) -> None:  # in the rebuild's write transaction
+            backstops.append((await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar())
+            await original(conn, *args, **kwargs)
 
         monkeypatch.setattr(aggregate, "_settle", settle)
         await aggregate.run(runtime.db, "scorecards.rebuild", caller.workspace_id, brand)
