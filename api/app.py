@@ -29,7 +29,7 @@ from .controllers.members import MemberController, TribeMemberController
 from .controllers.plugins import PluginController
 from .controllers.tribes import TribeController
 from .problems import EXCEPTION_HANDLERS
-from .request import TribeopsRequest, check_query_values
+from .request import TribeopsRequest, check_request
 from .state import AppState
 
 
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, plugins: Sequence[Any] = (), qu
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=TribeopsRequest,
-        before_request=check_query_values,
+        before_request=check_request,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi.config(),
         debug=False,

@@ -18,11 +18,12 @@ _DESCRIPTIONS = {
     404: "No such object in this workspace.",
     409: "A request with the same Idempotency-Key is still in progress.",
     413: "The request body is larger than the configured limit.",
+    415: "The body is not JSON (`Content-Type` must be `application/json`).",
     422: "Validation failed; `errors` names each bad field with a JSON pointer.",
 }
 
 READ_ERRORS = (400, 401, 403, 404, 422)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
 
 
 def problems(*codes: int) -> dict[int, ResponseSpec]:

@@ -1,5 +1,5 @@
 """The request class, which checks a JSON body against the route's schema reporting every bad
-field, and the check of query values against their parameters' types."""
+field, and the checks of the query and the body that run before every route."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import datetime
 import types
 import typing
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from litestar import Litestar, Request
-from litestar.exceptions import ClientException, SerializationException
+from litestar.exceptions import ClientException, HTTPException, SerializationException
 from litestar.routes import HTTPRoute
 
 from tribeops.core.errors import FieldError, ValidationFailed
 from tribeops.core.schemas.common import Strict
-from tribeops.core.validation import collect_errors, nul_errors
+from tribeops.core.validation import collect_errors, escape, nul_errors
 
 
 class TribeopsRequest(Request[Any, Any, Any]):
@@ -38,41 +38,93 @@ class TribeopsRequest(Request[Any, Any, Any]):
         return value
 
 
-async def check_query_values(request: Request[Any, Any, Any]) -> None:
-    """``before_request`` hook: read each query value as the type the document gives it.
+class QueryParam(NamedTuple):
+    """A query parameter of a route, as the document gives it."""
 
-    Litestar converts query values with msgspec in lax mode and drops the msgspec bounds of
-    their types, so "null" reads as no value for an optional date-time, enum or number, a
-    number reads as a date-time (Unix time), and a string parameter's length and pattern go
-    unchecked. Values of string-typed parameters (strings, date-times, enums) are checked
-    here strictly, bounds included; "null" is refused where it would read as no value.
+    annotation: Any
+    required: bool
+    repeated: bool  # a list: the parameter may be given several times
+
+
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """``before_request`` hook of the API's operations: what Litestar would let through or
+    answer vaguely, refused with the field named (see :func:`check_query` and :func:`check_body`)."""
+    if not request.scope["path"].startswith("/v1/") or request.route_handler.opt.get("public"):
+        return  # probes and documents; a network's webhook call, in the network's own terms
+    check_query(request)
+    await check_body(request)
+
+
+def check_query(request: Request[Any, Any, Any]) -> None:
+    """The query against the route's parameters, every problem reported at once (422):
+
+    - a parameter the route does not have (as Stripe does: a misspelt or unsupported filter
+      would otherwise be ignored, and the answer taken for what was asked);
+    - a required one left out (Litestar answers 400 without naming it as a field);
+    - a single-valued one given twice (Litestar keeps the last), a repeatable one given the
+      same value twice;
+    - each value read as the type the document gives it. Litestar converts query values with
+      msgspec in lax mode and drops the msgspec bounds of their types, so "null" reads as no
+      value for an optional date-time, enum or number, a number reads as a date-time (Unix
+      time), and a string parameter's length and pattern go unchecked. Values of string-typed
+      parameters (strings, date-times, enums) are checked here strictly, bounds included;
+      "null" is refused where it would read as no value.
     """
     state = request.app.state
-    if "query_types" not in state:  # worked out on the first request, once the routes are final
-        state["query_types"] = _query_types(request.app)
-    errors = [
-        FieldError(f"/{name}", message, "query")
-        for name, annotation in state["query_types"].get(id(request.route_handler), ())
-        for raw in request.query_params.getall(name, [])
-        if (message := _query_value_error(raw, annotation))
-    ]
+    if "query_params" not in state:  # worked out on the first request, once the routes are final
+        state["query_params"] = _query_params(request.app)
+    params: dict[str, QueryParam] = state["query_params"].get(id(request.route_handler), {})
+    given = request.query_params
+    errors = [FieldError(f"/{escape(name)}", "Not a parameter of this operation.", "query")
+              for name in dict.fromkeys(given) if name not in params]
+    for name, param in params.items():
+        values = given.getall(name, [])
+        if not values and param.required:
+            errors.append(FieldError(f"/{name}", "Required.", "query"))
+        elif len(values) > 1 and not param.repeated:
+            errors.append(FieldError(f"/{name}", f"Given {len(values)} times; give it once.", "query"))
+        errors += [FieldError(f"/{name}/{i}" if param.repeated else f"/{name}", message, "query")
+                   for i, raw in enumerate(values) if (message := _query_value_error(raw, param.annotation))]
+        if param.repeated:
+            errors += [FieldError(f"/{name}/{i}", f"{raw!r} is given twice.", "query")
+                       for i, raw in enumerate(values) if raw in values[:i]]
     if errors:
         raise ValidationFailed(errors)
 
 
-def _query_types(app: Litestar) -> dict[int, list[tuple[str, Any]]]:
-    """Route handler id → (name, annotation) of each of its query parameters."""
-    table: dict[int, list[tuple[str, Any]]] = {}
+async def check_body(request: Request[Any, Any, Any]) -> None:
+    """A route that reads a JSON body is sent one: a body said to be of another type gets 415,
+    no body at all 400 (not a validation failure of a field named ``data``)."""
+    handler = request.route_handler
+    if handler.parsed_data_field is None and "request_body" not in handler.opt:
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(status_code=415, detail=f"The body must be JSON (Content-Type: application/json), "
+                                                    f"not {media_type}.")
+    if not (await request.body()).strip():
+        raise ClientException("The request needs a JSON body; none was sent.")
+
+
+def _query_params(app: Litestar) -> dict[int, dict[str, QueryParam]]:
+    """Route handler id → its query parameters by name."""
+    table: dict[int, dict[str, QueryParam]] = {}
     for route in app.routes:
         if isinstance(route, HTTPRoute):
             for handler, kwargs_model in route.route_handler_map.values():
                 fields = handler.parsed_fn_signature.parameters
-                table[id(handler)] = [(p.field_alias, fields[p.field_name].annotation)
-                                      for p in kwargs_model.expected_query_params if p.field_name in fields]
+                table[id(handler)] = {
+                    p.field_alias: QueryParam(fields[p.field_name].annotation if p.field_name in fields else None,
+                                              p.is_required, p.is_sequence)
+                    for p in kwargs_model.expected_query_params}
     return table
 
 
 def _query_value_error(raw: str, annotation: Any) -> str | None:
+    if annotation is None:  # a dependency's parameter: Litestar's own parsing decides
+        return None
+    if typing.get_origin(_bare(annotation)) is list:  # a repeated parameter: each value as an item
+        annotation = typing.get_args(_bare(annotation))[0]
     try:
         if _is_string_typed(annotation):
             msgspec.convert(raw, annotation, strict=True)
@@ -88,10 +140,20 @@ def _query_value_error(raw: str, annotation: Any) -> str | None:
 _STRING_TYPES = (str, datetime.datetime, datetime.date, datetime.time, uuid.UUID)
 
 
-def _is_string_typed(annotation: Any) -> bool:
-    """Whether every value of ``annotation`` but None is a JSON string."""
+def _bare(annotation: Any) -> Any:
+    """``annotation`` without its ``Annotated`` layers and, if optional, without None."""
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(options) == 1:
+            return _bare(options[0])
+    return annotation
+
+
+def _is_string_typed(annotation: Any) -> bool:
+    """Whether every value of ``annotation`` but None is a JSON string."""
+    annotation = _bare(annotation)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         return bool(options) and all(_is_string_typed(a) for a in options)

@@ -30,7 +30,7 @@ class EventController(Controller):
 
     @post(operation_id="ingestEvents", summary="Send a batch of KPI events", status_code=200,
           opt={"scope": "ingest", "request_body": EventBatch, "request_example": {"events": [EVENT_EXAMPLE]}},
-          responses=problems(400, 401, 403, 413, 422))
+          responses=problems(400, 401, 403, 413, 415, 422))
     async def ingest_events(self, request: Request[Any, Any, Any], runtime: Runtime,
                             caller: CallerDep) -> IngestResult:
         """Store up to 1000 events. Each is checked on its own: valid ones are stored even when

@@ -26,6 +26,40 @@ def test_malformed_json_is_a_400_problem(client: TestClient[Any], admin: dict[st
     _is_problem(response, 400)
 
 
+def test_a_body_of_another_type_is_415_and_no_body_400(client: TestClient[Any], admin: dict[str, str]) -> None:
+    body = b'{"name": "Acme"}'
+    for media_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = client.post("/v1/brands", content=body, headers={**admin, "content-type": media_type})
+        assert media_type in _is_problem(response, 415)["detail"]
+        events = client.post("/v1/events", content=b'{"events": []}', headers={**admin, "content-type": media_type})
+        _is_problem(events, 415)
+    for charset in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        assert client.post("/v1/brands", content=body, headers={**admin, "content-type": charset}).status_code == 201
+    for empty in (b"", b"  \n"):
+        for path in ("/v1/brands", "/v1/jobs", "/v1/events"):
+            response = client.post(path, content=empty, headers={**admin, "content-type": "application/json"})
+            assert _is_problem(response, 400)["detail"] == "The request needs a JSON body; none was sent."
+    assert client.get("/v1/brands", headers={**admin, "content-type": "text/plain"}).status_code == 200
+
+
+def test_query_parameters_unknown_missing_or_given_twice_are_named(client: TestClient[Any],
+                                                                  admin: dict[str, str]) -> None:
+    def pointers(response: Any) -> list[tuple[str, str]]:
+        return [(e["pointer"], e["in"]) for e in _is_problem(response, 422)["errors"]]
+
+    assert pointers(client.get("/v1/scorecards", headers=admin)) == [("/brand_id", "query")]
+    assert pointers(client.get("/v1/brands", params={"limt": 5}, headers=admin)) == [("/limt", "query")]
+    assert pointers(client.get("/v1/brands", params=[("limit", 5), ("limit", 6)], headers=admin)) == [
+        ("/limit", "query")]
+    assert pointers(client.get("/v1/metrics", params={"a/b": 1}, headers=admin)) == [("/a~1b", "query")]
+    both = client.get("/v1/scorecards", params=[("brand_id", "brd_1"), ("brand_id", "brd_2"), ("colour", "red")],
+                      headers=admin)
+    assert sorted(pointers(both)) == [("/brand_id", "query"), ("/colour", "query")]
+    # Outside the API's operations, a query string is the caller's business.
+    assert client.get("/healthz", params={"probe": 1}).status_code == 200
+    assert client.get("/schema/openapi.json", params={"v": 1}).status_code == 200
+
+
 def test_unknown_route_and_method(client: TestClient[Any], admin: dict[str, str]) -> None:
     _is_problem(client.get("/v1/nothing-here", headers=admin), 404)
     _is_problem(client.put("/v1/brands", json={}, headers=admin), 405)
