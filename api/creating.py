@@ -1,4 +1,4 @@
-"""Creating POSTs: 201 + Location, and Stripe-style replay under an ``Idempotency-Key``."""
+"""Creating POSTs: 201 (202 for a job) + Location, and Stripe-style replay under an ``Idempotency-Key``."""
 
 from __future__ import annotations
 
@@ -35,22 +35,30 @@ async def create(
     caller: Caller,
     make: Callable[[AsyncConnection], Awaitable[msgspec.Struct]],
     location: str,
+    status_code: int = 201,
+    then: Callable[[Any], Awaitable[None]] | None = None,
 ) -> Response[Any]:
-    """Run ``make`` in a transaction and answer 201 with ``Location: {location}/{id}``."""
+    """Run ``make`` in a transaction and answer ``status_code`` with ``Location: {location}/{id}``;
+    then, once committed, ``then`` with what was made (not when a retry replays it)."""
+    made: list[Any] = []
 
     async def respond(conn: AsyncConnection) -> idempotency.StoredResponse:
         created = await make(conn)
-        return idempotency.StoredResponse(201, msgspec.json.encode(created), f"{location}/{created.id}")  # type: ignore[attr-defined]
+        made.append(created)
+        return idempotency.StoredResponse(status_code, msgspec.json.encode(created), f"{location}/{created.id}")  # type: ignore[attr-defined]
 
     key = request.headers.get("idempotency-key")
     if key is None:
         async with runtime.db.transaction() as conn:
             stored = await respond(conn)
-        return _response(stored, replayed=None)
-    idempotency.check_key(key)
-    fp = idempotency.fingerprint(request.method, request.url.path, await request.json())
-    ttl = timedelta(hours=runtime.settings.idempotency_ttl_hours)
-    stored, replayed = await idempotency.run_once(runtime.db, caller.workspace_id, key, fp, ttl, respond)
+        replayed = None
+    else:
+        idempotency.check_key(key)
+        fp = idempotency.fingerprint(request.method, request.url.path, await request.json())
+        ttl = timedelta(hours=runtime.settings.idempotency_ttl_hours)
+        stored, replayed = await idempotency.run_once(runtime.db, caller.workspace_id, key, fp, ttl, respond)
+    if then is not None and made and not replayed:
+        await then(made[-1])
     return _response(stored, replayed)
 
 

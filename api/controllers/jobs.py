@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery
 
 from tribeops.core.jobs import JobService
@@ -12,6 +12,7 @@ from tribeops.core.schemas.common import Page
 from tribeops.core.schemas.jobs import JOB_EXAMPLE, Job, JobCreate, JobStatus
 
 from ..auth import CallerDep
+from ..creating import IdempotencyKey, create
 from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdParam, Limit, StartingAfter, body, problems
 from ..state import Runtime
 
@@ -22,14 +23,18 @@ class JobController(Controller):
 
     @post(operation_id="createJob", summary="Start a job", opt={"scope": "write"}, status_code=202,
           responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
-    async def create_job(self, runtime: Runtime, caller: CallerDep,
-                         data: Annotated[JobCreate, body(JOB_EXAMPLE, "The job to run.")]) -> Response[Job]:
+    async def create_job(self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
+                         data: Annotated[JobCreate, body(JOB_EXAMPLE, "The job to run.")],
+                         idempotency_key: Annotated[str | None, IdempotencyKey] = None) -> Response[Job]:
         """Queue a job and answer at once: poll `Location` until `status` is `succeeded` or `failed`.
-        (Aggregations also run by themselves shortly after events arrive.)"""
-        async with runtime.db.transaction() as conn:
-            job = await JobService(conn, caller).create(data)
-        await runtime.queue.enqueue(job.id)  # a lost wake-up is sent again by the sweep
-        return Response(job, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+        (Aggregations also run by themselves shortly after events arrive.) Retried with the same
+        `Idempotency-Key`, it answers the first job again rather than queue another."""
+
+        async def wake(job: Job) -> None:
+            await runtime.queue.enqueue(job.id)  # a lost wake-up is sent again by the sweep
+
+        return await create(request, runtime, caller, lambda conn: JobService(conn, caller).create(data),
+                            "/v1/jobs", status_code=202, then=wake)
 
     @get(operation_id="listJobs", summary="List jobs", responses=problems(*READ_ERRORS))
     async def list_jobs(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,

@@ -83,3 +83,18 @@ def test_an_expired_key_can_be_used_again(database_url: str, new_key: Any) -> No
         second = short.post("/v1/brands", json={"name": "B"}, headers=headers)
         assert first.status_code == second.status_code == 201  # a 0-hour window: the key has expired
         assert "idempotent-replayed" not in second.headers and first.json()["id"] != second.json()["id"]
+
+
+def test_a_retried_job_request_answers_the_first_job(client: TestClient[Any], admin: dict[str, str],
+                                                    brand: dict[str, Any]) -> None:
+    headers = {**admin, "Idempotency-Key": "rebuild-1"}
+    job = {"kind": "scorecards.rebuild", "params": {"brand_id": brand["id"]}}
+    first = client.post("/v1/jobs", json=job, headers=headers)
+    again = client.post("/v1/jobs", json=job, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"] and again.headers["location"] == f"/v1/jobs/{first.json()['id']}"
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    assert [j["id"] for j in client.get("/v1/jobs", params={"limit": 100}, headers=admin).json()["data"]
+            if j["kind"] == "scorecards.rebuild"] == [first.json()["id"]]
+    other = client.post("/v1/jobs", json={**job, "kind": "scorecards.aggregate"}, headers=headers)
+    assert other.status_code == 422 and other.json()["errors"][0]["pointer"] == "/Idempotency-Key"
