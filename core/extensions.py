@@ -18,7 +18,10 @@ Register = Callable[[T], None]
 class MetricResult:
     """A metric's value, with the parts it came from so a scorecard can explain itself.
 
-    A rate whose denominator is zero has ``value=None``, not 0.
+    ``numerator`` and ``denominator`` are a rate's two parts (``value`` = numerator ÷
+    denominator); an average or a median gives only its ``denominator``, how many values it is
+    over; a count or a sum gives neither. A metric whose denominator is zero has
+    ``value=None``, not 0.
     """
 
     value: float | None

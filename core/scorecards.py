@@ -133,7 +133,7 @@ async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tup
 
 async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope: Scope, start: date | None,
                 end: date | None, granularity: Granularity) -> Scorecard:
-    """The scorecard of ``scope`` over [start, end) (defaults: the campaign's period, else all data)."""
+    """The scorecard of ``scope`` over [start, end) (bounds left out: see :func:`_period`)."""
     ws = caller.workspace_id
     if conn.dialect.name == "postgresql":  # the database stops a runaway metric query, not a task cancel
         await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(METRIC_TIMEOUT * 1000) // 2}")
@@ -175,24 +175,68 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
 MAX_BUCKETS = 400
 
 
+MAX_DAYS = 3660  # ten years
+
+
+def day_after(moment: datetime) -> date:
+    """The first whole UTC day on or after ``moment``: an end at midnight is that day, another
+    the next (a campaign ending 2026-03-10T00:00Z has 03-09 as its last day)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.date() if moment.time() == time() else moment.date() + timedelta(days=1)
+
+
 async def _period(conn: AsyncConnection, scope: Scope, campaign: Any, start: date | None,
                   end: date | None) -> tuple[date, date]:
+    """[start, end): the bounds the client gave, each other one the campaign's, else the
+    first or last day of the scope's data.
+
+    Only a bound the client gave can be refused. A defaulted one never contradicts it: a
+    campaign bound on its wrong side gives way to the data's, and where that is too, the
+    period is the day next to the given bound. Nor does a defaulted bound make the period span
+    more than ten years: the latest ten are kept (the first ten from a given ``from``), so one
+    event dated decades back leaves the scope's scorecard answerable."""
+    if start is not None and end is not None:
+        if end <= start:
+            raise ValidationFailed([FieldError("/to", "to must be after from.", "query")])
+        if (end - start).days > MAX_DAYS:
+            raise ValidationFailed([FieldError("/to", "A period may span at most ten years "
+                                                      f"({MAX_DAYS} days).", "query")])
+        return start, end
+    given_start, given_end = start, end
     if start is None and campaign is not None and campaign.starts_at:
-        start = campaign.starts_at.date()
+        starts = campaign.starts_at.astimezone(timezone.utc).date()
+        start = starts if given_end is None or starts < given_end else None  # else: from the data
     if end is None and campaign is not None and campaign.ends_at:
-        end = campaign.ends_at.date() + timedelta(days=1)
+        ends = day_after(campaign.ends_at)
+        end = ends if given_start is None or ends > given_start else None
     if start is None or end is None:
-        r = t.rollups.c
-        span = (await conn.execute(sa.select(sa.func.min(r.day), sa.func.max(r.day)).where(
-            r.brand_id == scope.brand_id, r.tribe == "*"))).one()
+        first, last = await _data_span(conn, scope)
         today = datetime.now(timezone.utc).date()
-        start = start or (date.fromisoformat(span[0]) if span[0] else today)
-        end = end or (date.fromisoformat(span[1]) + timedelta(days=1) if span[1] else today + timedelta(days=1))
-    if end <= start:
-        raise ValidationFailed([FieldError("/to", "to must be after from.", "query")])
-    if (end - start).days > 3660:
-        raise ValidationFailed([FieldError("/to", "A period may span at most ten years.", "query")])
+        start = start or first or today
+        end = end or (last + timedelta(days=1) if last else today + timedelta(days=1))
+    if end <= start:  # a campaign yet to start, say, or a given bound past the data
+        if given_end is None:
+            end = start + timedelta(days=1)
+        else:
+            start = end - timedelta(days=1)
+    if (end - start).days > MAX_DAYS:
+        if given_end is None and given_start is not None:
+            end = start + timedelta(days=MAX_DAYS)
+        else:
+            start = end - timedelta(days=MAX_DAYS)
     return start, end
+
+
+async def _data_span(conn: AsyncConnection, scope: Scope) -> tuple[date | None, date | None]:
+    """The first and last day with any event in the scope (its rollups)."""
+    r = t.rollups.c
+    where = [r.brand_id == scope.brand_id, r.tribe == (scope.tribe_id or "*")]
+    if scope.campaign_id:
+        where.append(r.campaign == scope.campaign_id)
+    if scope.network:
+        where.append(r.network == scope.network)
+    first, last = (await conn.execute(sa.select(sa.func.min(r.day), sa.func.max(r.day)).where(*where))).one()
+    return (date.fromisoformat(first) if first else None, date.fromisoformat(last) if last else None)
 
 
 async def _require(conn: AsyncConnection, ws: str, table: sa.Table, object_id: str, kind: str, pointer: str,
@@ -209,17 +253,22 @@ async def _require(conn: AsyncConnection, ws: str, table: sa.Table, object_id: s
 
 
 async def comparison_scopes(conn: AsyncConnection, caller: Caller, campaign_ids: list[str], tribe_ids: list[str],
-                            brand_id: str | None) -> list[Scope]:
-    """The scopes to compare: campaigns (each with its brand), or tribes of one brand."""
+                            brand_id: str | None, network: str | None = None) -> list[Scope]:
+    """The scopes to compare: campaigns (each with its brand, which must be ``brand_id`` when
+    given), or tribes of one brand; each on ``network`` when given."""
     ws = caller.workspace_id
+    if brand_id:
+        await _require(conn, ws, t.brands, brand_id, "brand", "/brand_id")
     if campaign_ids:
         rows = {r.id: r for r in await conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.brand_id).where(
             t.campaigns.c.workspace_id == ws, t.campaigns.c.id.in_(campaign_ids)))}
-        missing = [FieldError(f"/campaign_id/{i}", f"No campaign {cid!r} in this workspace.", "query")
-                   for i, cid in enumerate(campaign_ids) if cid not in rows]
-        if missing:
-            raise ValidationFailed(missing)
-        return [Scope(brand_id=rows[cid].brand_id, campaign_id=cid) for cid in campaign_ids]
+        wrong = [FieldError(f"/campaign_id/{i}", f"No campaign {cid!r} in this workspace.", "query")
+                 if cid not in rows else
+                 FieldError(f"/campaign_id/{i}", f"Campaign {cid!r} is not of brand {brand_id!r}.", "query")
+                 for i, cid in enumerate(campaign_ids) if cid not in rows or brand_id and rows[cid].brand_id != brand_id]
+        if wrong:
+            raise ValidationFailed(wrong)
+        return [Scope(brand_id=rows[cid].brand_id, campaign_id=cid, network=network) for cid in campaign_ids]
     if not brand_id:
         raise ValidationFailed([FieldError("/brand_id", "Comparing tribes needs their brand_id.", "query")])
-    return [Scope(brand_id=brand_id, tribe_id=tid) for tid in tribe_ids]
+    return [Scope(brand_id=brand_id, tribe_id=tid, network=network) for tid in tribe_ids]

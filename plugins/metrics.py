@@ -37,7 +37,7 @@ BRAND_POSTS = ("n", ("post",), "brand")
 
 async def followers_gained(ctx: MetricContext) -> MetricResult:
     follows, unfollows = await ctx.rollup("n", ("follow",)), await ctx.rollup("n", ("unfollow",))
-    return MetricResult(follows - unfollows, follows, unfollows)
+    return MetricResult(follows - unfollows)
 
 
 async def median_response_minutes(ctx: MetricContext) -> MetricResult:
@@ -73,12 +73,11 @@ async def returning_members(ctx: MetricContext) -> MetricResult:
     # Nobody active before the period (a scorecard of the whole history starts on the first
     # day): nothing to count. One row looked up, through the keys' brand, tribe and day order.
     if await ctx.scalar("SELECT 1 FROM member_days WHERE {scope} AND day < :from_day AND active > 0 LIMIT 1") is None:
-        return MetricResult(0.0, 0.0, active.value)
+        return MetricResult(0.0)
     # An active member is either returning or new: first active in the scope during the period.
     first = await _first_days(ctx)
     new = first.between(ctx.period_from.date().isoformat(), ctx.period_to.date().isoformat())
-    value = float((active.value or 0) - new)
-    return MetricResult(value, value, active.value)
+    return MetricResult(float((active.value or 0) - new))
 
 
 class FirstDays:

@@ -19,7 +19,8 @@ from ..docs import READ_ERRORS, IdFilter, problems
 from ..state import Runtime
 
 IdList = Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]] | None,
-                   QueryParameter(max_items=10, description="Repeat to compare several.")]
+                   QueryParameter(max_items=10, schema_extra={"uniqueItems": True},
+                                  description="Repeat to compare several (each once).")]
 Day = Annotated[date | None, QueryParameter(description="A UTC day, YYYY-MM-DD (from: included, to: excluded).")]
 
 
@@ -35,8 +36,10 @@ class ScorecardController(Controller):
                             from_: Annotated[date | None, QueryParameter(name="from")] = None,
                             to: Day = None, granularity: FromQuery[Granularity] = "total") -> Scorecard:
         """Every metric of the scope over the period, with the campaign's targets and whether each
-        is met; a series per day, week or month when asked. The period defaults to the campaign's
-        (or to all the data); `fresh_as_of` says when the aggregates were last brought up to date."""
+        is met; a series per day, week or month when asked. A bound left out is the campaign's
+        (a campaign ending at midnight ends the day before), else the first or last day of the
+        scope's data, keeping at most the latest ten years; it never contradicts a bound given.
+        `fresh_as_of` says when the aggregates were last brought up to date."""
         scope = Scope(brand_id=brand_id, campaign_id=campaign_id, tribe_id=tribe_id, network=network)
         async with runtime.db.reading() as conn:
             return await scorecards.build(conn, runtime.registry, caller, scope, from_, to, granularity)
@@ -45,16 +48,19 @@ class ScorecardController(Controller):
          responses=problems(*READ_ERRORS))
     async def compare(self, runtime: Runtime, caller: CallerDep, campaign_id: IdList = None,
                       tribe_id: IdList = None, brand_id: Annotated[str | None, IdFilter] = None,
+                      network: FromQuery[Network | None] = None,
                       from_: Annotated[date | None, QueryParameter(name="from")] = None,
-                      to: Day = None) -> Comparison:
-        """Scorecards side by side: several campaigns (each over its own period unless `from`/`to`
-        are given), or several tribes of `brand_id`."""
+                      to: Day = None, granularity: FromQuery[Granularity] = "total") -> Comparison:
+        """Scorecards side by side, each as `GET /v1/scorecards` gives it: several campaigns (each
+        over its own period unless `from`/`to` are given; with `brand_id`, all of that brand), or
+        several tribes of `brand_id`; optionally on one `network`, with a series each."""
         if bool(campaign_id) == bool(tribe_id):
             raise ValidationFailed([FieldError("/campaign_id", "Give campaign_id or tribe_id (repeated), not both.",
                                                "query")])
         cards = []
         async with runtime.db.reading() as conn:
-            scopes = await scorecards.comparison_scopes(conn, caller, campaign_id or [], tribe_id or [], brand_id)
+            scopes = await scorecards.comparison_scopes(conn, caller, campaign_id or [], tribe_id or [], brand_id,
+                                                        network)
             for scope in scopes:
-                cards.append(await scorecards.build(conn, runtime.registry, caller, scope, from_, to, "total"))
+                cards.append(await scorecards.build(conn, runtime.registry, caller, scope, from_, to, granularity))
         return Comparison(scorecards=cards)

@@ -33,8 +33,11 @@ class MetricValue(msgspec.Struct, kw_only=True):
     family: Literal["vanity", "relationship", "pushpull", "authenticity", "risk"]
     value: float | None
     unit: Short
-    numerator: float | None
-    denominator: float | None
+    numerator: Annotated[float | None, Meta(
+        description="A rate's dividend (`value` = numerator ÷ denominator); null for any other metric.")]
+    denominator: Annotated[float | None, Meta(
+        description="A rate's divisor, or how many values an average or a median is over; null for a count or a "
+                    "sum. Where it is 0, `value` is null.")]
     target: float | None = None
     comparison: Literal["gte", "gt", "lte", "lt", "eq"] | None = None
     met: bool | None = None

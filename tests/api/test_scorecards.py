@@ -92,10 +92,15 @@ def scored(client: TestClient[Any], admin: dict[str, str]) -> dict[str, Any]:
 def test_every_metric_of_the_campaign(client: TestClient[Any], admin: dict[str, str], scored: dict[str, Any]) -> None:
     card = client.get("/v1/scorecards", params={"brand_id": scored["brand"], "campaign_id": scored["campaign"]},
                       headers=admin).json()
-    assert card["period"] == {"from": "2026-03-01", "to": "2026-03-11"}
+    assert card["period"] == {"from": "2026-03-01", "to": "2026-03-10"}  # it ends at midnight of 03-10
     assert values(card) == EXPECTED
     by_name = {m["name"]: m for m in card["metrics"]}
     assert by_name["reply_back_rate"]["numerator"] == 2 and by_name["reply_back_rate"]["denominator"] == 7
+    # A rate's two parts; how many values a median is over; nothing for a count.
+    parts = {name: (by_name[name]["numerator"], by_name[name]["denominator"])
+             for name in ("followers_gained", "returning_members", "likes", "median_response_minutes")}
+    assert parts == {"followers_gained": (None, None), "returning_members": (None, None), "likes": (None, None),
+                     "median_response_minutes": (None, 2)}
     assert (by_name["conversation_rate"]["target"], by_name["conversation_rate"]["met"]) == (0.5, True)
     assert (by_name["pull_index"]["target"], by_name["pull_index"]["met"]) == (0.8, False)
     assert {m["family"] for m in card["metrics"]} == {"vanity", "relationship", "pushpull"}
@@ -125,7 +130,7 @@ def test_tribe_scope_counts_its_members_events(client: TestClient[Any], admin: d
 def test_series_and_rebuild_agree(client: TestClient[Any], admin: dict[str, str], scored: dict[str, Any]) -> None:
     params = {"brand_id": scored["brand"], "campaign_id": scored["campaign"], "granularity": "day"}
     card = client.get("/v1/scorecards", params=params, headers=admin).json()
-    assert len(card["series"]) == 10
+    assert len(card["series"]) == 9  # 03-01 to 03-09: the campaign ends at midnight of 03-10
     march_2 = values(card["series"][1])
     assert card["series"][1]["period"] == {"from": "2026-03-02", "to": "2026-03-03"}
     assert march_2["likes"] == 4 and values(card["series"][0])["likes"] == 0
@@ -187,12 +192,55 @@ def test_compare_campaigns_and_bad_scopes(client: TestClient[Any], admin: dict[s
                                                            ("campaign_id", other)], headers=admin).json()
     assert [c["scope"]["campaign_id"] for c in compared["scorecards"]] == [scored["campaign"], other]
     assert values(compared["scorecards"][0])["pull_index"] == 0.75
+    narrowed = client.get("/v1/scorecards/compare", params=[
+        ("campaign_id", scored["campaign"]), ("campaign_id", other), ("brand_id", scored["brand"]),
+        ("network", "instagram"), ("granularity", "week")], headers=admin).json()["scorecards"]
+    assert [(c["scope"]["network"], c["granularity"]) for c in narrowed] == [("instagram", "week")] * 2
+    assert values(narrowed[0])["likes"] == 0 and len(narrowed[0]["series"]) == 3  # 03-01, 03-02 to 03-09, 03-09
+    elsewhere = client.post("/v1/brands", json={"name": "Other"}, headers=admin).json()["id"]
+    for params, pointer in (([("campaign_id", scored["campaign"]), ("brand_id", elsewhere)], "/campaign_id/0"),
+                            ([("campaign_id", other), ("campaign_id", other)], "/campaign_id/1")):
+        refused = client.get("/v1/scorecards/compare", params=params, headers=admin)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == pointer, refused.text
+    unknown = client.get("/v1/scorecards/compare", params={"campaign_id": other, "brand_id": "brd_nope"},
+                         headers=admin)
+    assert unknown.status_code == 404
     assert client.get("/v1/scorecards", params={"brand_id": scored["brand"], "tribe_id": "trb_x"},
                       headers=admin).status_code == 422
     assert client.get("/v1/scorecards", params={"brand_id": "brd_nope"}, headers=admin).status_code == 404
     bad = client.get("/v1/scorecards", params={"brand_id": scored["brand"], "from": "2026-03-05",
                                                "to": "2026-03-01"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/to"
+
+
+def test_a_period_left_out_never_blames_a_bound_not_given(client: TestClient[Any], admin: dict[str, str],
+                                                          scored: dict[str, Any]) -> None:
+    brand, campaign = scored["brand"], scored["campaign"]
+    typo = _e("OLD1", "comment", "zed", "1900-09-15T08:07:00Z", "z1", None, "Dated a century back")
+    sent = client.post("/v1/events", json={"events": [{**typo, "brand_id": brand}]}, headers=admin).json()
+    assert sent["accepted"] == 1
+    assert run_job(client, admin, brand)["status"] == "succeeded"
+
+    def period(**params: str) -> Any:
+        response = client.get("/v1/scorecards", params={"brand_id": brand, **params}, headers=admin)
+        assert response.status_code == 200, response.text
+        return response.json()["period"]
+
+    # The brand's data spans 1900 to 2026-03-15: its latest ten years (3,660 days).
+    assert period() == {"from": "2016-03-08", "to": "2026-03-16"}
+    assert period(tribe_id=scored["tribe"]) == {"from": "2026-02-20", "to": "2026-03-16"}  # Anna's events only
+    # One bound given: the other is the campaign's unless on its wrong side, then the data's.
+    assert period(campaign_id=campaign, **{"from": "2026-03-05"}) == {"from": "2026-03-05", "to": "2026-03-10"}
+    assert period(campaign_id=campaign, **{"from": "2026-03-12"}) == {"from": "2026-03-12", "to": "2026-03-16"}
+    assert period(campaign_id=campaign, to="2026-02-25") == {"from": "2026-02-20", "to": "2026-02-25"}
+    # ... and where the data is too, the day next to the given bound.
+    assert period(to="1900-01-01") == {"from": "1899-12-31", "to": "1900-01-01"}
+    assert period(campaign_id=campaign, **{"from": "2026-04-01"})["to"] == "2026-04-02"
+    assert period(**{"from": "2000-01-01"}) == {"from": "2000-01-01", "to": "2010-01-08"}  # ten years from it
+    # Both given: the client's own to answer for.
+    too_long = client.get("/v1/scorecards", params={"brand_id": brand, "from": "1900-01-01", "to": "2026-01-01"},
+                          headers=admin)
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["pointer"] == "/to"
 
 
 def test_returning_members_in_every_bucket_of_a_series(client: TestClient[Any], admin: dict[str, str]) -> None:
