@@ -75,6 +75,7 @@ class MetricContext(Protocol):
     network: str | None
     period_from: datetime
     period_to: datetime
+    campaign_ends_at: datetime | None  # the campaign's end, when the scope is a campaign with one
     memo: dict[str, Any]
 
     async def scalar(self, sql: str, **params: Any) -> Any:

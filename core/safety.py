@@ -20,7 +20,23 @@ class PluginFailure(Exception):
     def __init__(self, plugin: str, what: str, error: BaseException) -> None:
         kind = "timed out" if isinstance(error, TimeoutError) else f"raised {type(error).__name__}: {error}"
         super().__init__(f"{plugin}: {what} {kind}")
-        self.plugin = plugin
+        self.plugin, self.what, self.error = plugin, what, error
+
+    @property
+    def timed_out(self) -> bool:
+        return isinstance(self.error, TimeoutError)
+
+    def brief(self, limit: int = 300) -> str:
+        """The failure for a client to read: the plugin, what failed, the error's type and the
+        first line of its message, at most ``limit`` characters of it. A database error gives
+        the driver's own message, not the statement and the values bound to it (the log has
+        those)."""
+        if self.timed_out:
+            return f"{self.plugin}: {self.what} timed out"
+        error = getattr(self.error, "orig", None) or self.error  # a database error: the driver's
+        first = next(iter(str(error).strip().splitlines()), "")
+        first = first if len(first) <= limit else first[:limit - 1] + "…"
+        return f"{self.plugin}: {self.what} raised {type(error).__name__}" + (f": {first}" if first else "")
 
 
 async def call(plugin: str, what: str, function: Callable[..., Any], *args: Any, timeout: float = 5.0,

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
+import typing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,12 +20,14 @@ from .errors import FieldError, NotFound, ValidationFailed
 from .extensions import FAMILIES, MetricResult
 from .plugins import Registry
 from .safety import PluginFailure, call
+from .schemas.events import Origin
 from .schemas.scorecards import Granularity, MetricValue, Period, Scope, Scorecard, SeriesPoint
 from .services.context import Caller
 
 METRIC_TIMEOUT = 60.0
 
 _SUMS = ", ".join(f"SUM({column})" for column in t.ROLLUP_SUMS)
+ORIGINS = typing.get_args(Origin)
 
 
 @dataclass
@@ -63,15 +70,24 @@ class ScopeContext:
         return [tuple(row) for row in await self._execute(sql, params)]
 
     async def _execute(self, sql: str, params: dict[str, Any]) -> sa.CursorResult[Any]:
+        own = self.params
+        clash = sorted(name for name, value in params.items() if name in own and own[name] != value)
+        if clash:  # {where} and {scope} read them: another value would change the scope unseen
+            raise ValueError(f"query parameters {', '.join(':' + n for n in clash)} are the scope's own "
+                             f"({', '.join(':' + n for n in own)}); give yours other names")
         if self._savepoint is None:  # one whose SQL fails leaves the other metrics a usable connection
             self._savepoint = await self.conn.begin_nested()
         where = f"{self.scope_sql} AND day >= :from_day AND day < :to_day"
         statement = sa.text(sql.replace("{where}", where).replace("{scope}", self.scope_sql))
-        return await self.conn.execute(statement, {**self.params, **params})
+        return await self.conn.execute(statement, {**own, **params})
 
     async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:
         if column not in t.ROLLUP_SUMS:
             raise ValueError(f"rollups have no column {column!r}")
+        if isinstance(kinds, str):  # ("like") is a string: each of its letters would be a kind
+            raise TypeError(f"kinds is a tuple of kinds, not the string {kinds!r}: write ({kinds!r},)")
+        if origin not in (None, *ORIGINS):
+            raise ValueError(f"origin is one of {', '.join(ORIGINS)} (or None for both), not {origin!r}")
         if self._sums is None:  # every rollup the metrics ask for, from one grouped read of the period
             found = await self._execute(f"SELECT kind, origin, {_SUMS} FROM rollups WHERE {{where}} "
                                         "GROUP BY kind, origin", {})
@@ -110,25 +126,77 @@ def _met(value: float | None, comparison: str, target: float) -> bool | None:
 
 
 async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tuple[str, float]],
-                   errors: list[str]) -> list[MetricValue]:
+                   failures: dict[str, list[str]], skip: dict[str, str]) -> list[MetricValue]:
+    """Every metric over ``ctx``'s scope and period. A metric that fails is null, its failure
+    added to ``failures`` (brief → the periods it failed over); one that timed out is in
+    ``skip`` from then on (name → brief), and null without being called again (a series would
+    wait for it at each of its buckets), its failure counted over each period it skips.
+
+    Metrics only read: each runs in a savepoint rolled back after it, with the connection
+    read-only (see :func:`_read_only`), so that a plugin's statement that writes fails, and is
+    reported, instead of changing the data from a GET.
+    """
     values = []
     ordered = sorted(registry.metrics.items(), key=lambda kv: FAMILIES.index(kv[1].item.family))  # stable
+    period = f"{ctx.period_from.date().isoformat()} to {ctx.period_to.date().isoformat()}"
     for name, registered in ordered:
         metric = registered.item
-        ctx._savepoint = None
-        result = await call(registered.plugin, f"metric {name!r}", metric.compute, ctx, timeout=METRIC_TIMEOUT)
-        if ctx._savepoint is not None:
-            await (ctx._savepoint.rollback() if isinstance(result, PluginFailure) else ctx._savepoint.commit())
-        if isinstance(result, PluginFailure) or not isinstance(result, MetricResult):
-            errors.append(str(result) if isinstance(result, PluginFailure)
-                          else f"{registered.plugin}: metric {name!r} returned {type(result).__name__}")
-            result = MetricResult(None)
+        result: Any = MetricResult(None)
+        if name in skip:
+            failures[skip[name]].append(period)
+        else:
+            ctx._savepoint = None
+            result = await call(registered.plugin, f"metric {name!r}", metric.compute, ctx, timeout=METRIC_TIMEOUT)
+            if ctx._savepoint is not None:
+                await ctx._savepoint.rollback()
+            if not isinstance(result, PluginFailure):
+                result = _checked(registered.plugin, name, result)
+            if isinstance(result, PluginFailure):
+                failures.setdefault(result.brief(), []).append(period)
+                if result.timed_out:
+                    skip[name] = result.brief()
+                result = MetricResult(None)
         comparison, target = targets.get(name, (None, None))
         values.append(MetricValue(
             name=name, family=metric.family, value=result.value, unit=metric.unit, numerator=result.numerator,
             denominator=result.denominator, target=target, comparison=comparison,  # type: ignore[arg-type]
             met=_met(result.value, comparison, target) if comparison and target is not None else None))
     return values
+
+
+def _checked(plugin: str, name: str, result: Any) -> MetricResult | PluginFailure:
+    """``result`` as a :class:`MetricResult` of floats (a database's Decimal or int read as one),
+    or the failure of a metric that returned anything else, or a value that is not finite."""
+    what = f"metric {name!r}"
+    if not isinstance(result, MetricResult):
+        return PluginFailure(plugin, what, TypeError(f"returned {type(result).__name__}, not a MetricResult"))
+    parts = []
+    for field_name in ("value", "numerator", "denominator"):
+        part = getattr(result, field_name)
+        if part is not None:
+            if isinstance(part, bool) or not isinstance(part, (numbers.Real, Decimal)):
+                return PluginFailure(plugin, what, TypeError(f"returned a {field_name} of type "
+                                                             f"{type(part).__name__}, not a number"))
+            part = float(part)
+            if not math.isfinite(part):
+                return PluginFailure(plugin, what, ValueError(f"returned a {field_name} that is not finite: {part}"))
+        parts.append(part)
+    return MetricResult(*parts)
+
+
+def _failures(failures: dict[str, list[str]], periods: int) -> list[str]:
+    """The scorecard's ``errors``: each failure once, with the periods it happened over when
+    not all the ``periods`` computed (the whole one, then each of the series'), at most
+    :data:`MAX_ERRORS`."""
+    out = []
+    for brief, where in sorted(failures.items()):
+        if len(where) < periods:
+            brief += f" (over {where[0]}" + (f" and {len(where) - 1} more)" if len(where) > 1 else ")")
+        out.append(brief)
+    return out[:MAX_ERRORS]
+
+
+MAX_ERRORS = 100  # as the contract caps a scorecard's errors
 
 
 async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope: Scope, start: date | None,
@@ -153,23 +221,43 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
         raise ValidationFailed([FieldError("/granularity", f"A series may have at most {MAX_BUCKETS} points; "
                                                            "use a coarser granularity or a shorter period.", "query")])
     targets = {tg["metric"]: (tg["comparison"], tg["value"]) for tg in (campaign.targets if campaign else [])}
-    errors: list[str] = []
+    failures: dict[str, list[str]] = {}
+    skip: dict[str, str] = {}
     memo: dict[str, Any] = {}
 
     def context(a: date, b: date) -> ScopeContext:
         return ScopeContext(conn, ws, scope.brand_id, scope.campaign_id, scope.tribe_id, scope.network,
                             _day_start(a), _day_start(b), campaign.ends_at if campaign else None, memo)
 
-    metrics = await _metrics(context(start, end), registry, targets, errors)
-    series = None
-    if granularity != "total":
-        series = [SeriesPoint(period=Period(start=a, end=b), metrics=await _metrics(context(a, b), registry, {}, []))
-                  for a, b in buckets(start, end, granularity)]
+    async with _read_only(conn):
+        metrics = await _metrics(context(start, end), registry, targets, failures, skip)
+        series = None
+        if granularity != "total":
+            series = [SeriesPoint(period=Period(start=a, end=b),
+                                  metrics=await _metrics(context(a, b), registry, {}, failures, skip))
+                      for a, b in buckets(start, end, granularity)]
+    errors = _failures(failures, 1 + len(series or []))
     state = (await conn.execute(sa.select(t.agg_state.c.fresh_as_of, t.agg_state.c.pending).where(
         t.agg_state.c.brand_id == scope.brand_id))).first()
     return Scorecard(scope=scope, period=Period(start=start, end=end), granularity=granularity, metrics=metrics,
                      series=series, fresh_as_of=state.fresh_as_of if state else None,
-                     pending=bool(state.pending) if state else False, errors=sorted(set(errors)))
+                     pending=bool(state.pending) if state else False, errors=errors)
+
+
+@asynccontextmanager
+async def _read_only(conn: AsyncConnection) -> AsyncIterator[None]:
+    """The connection refuses to write while metrics run: on PostgreSQL the transaction turns
+    read-only (for the rest of it: a scorecard's transaction only reads), on SQLite the
+    connection does until they are done."""
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        yield
+        return
+    await conn.exec_driver_sql("PRAGMA query_only = ON")
+    try:
+        yield
+    finally:
+        await conn.exec_driver_sql("PRAGMA query_only = OFF")
 
 
 MAX_BUCKETS = 400

@@ -123,7 +123,7 @@ async def ambassadors(ctx: MetricContext) -> MetricResult:
 
 
 async def after_campaign_activity(ctx: MetricContext) -> MetricResult:
-    ends = getattr(ctx, "campaign_ends_at", None)
+    ends = ctx.campaign_ends_at
     if not ctx.campaign_id or ends is None:
         return MetricResult(None)
     start = ends.date() if ends.time() == ends.time().min else ends.date() + timedelta(days=1)

@@ -1,0 +1,119 @@
+"""A plugin's metrics in a scorecard: they only read, what they return is checked, and their
+failures are told once, briefly, with where they happened."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from tribeops.api.app import create_app
+from tribeops.core import scorecards
+from tribeops.core.plugin_api import Metric, MetricResult, hookimpl
+from tribeops.core.settings import Settings
+
+from ..conftest import bearer
+from ..scoring import run_job, values
+
+LONG_SQL = "SELECT " + " + ".join(f"missing_column_{i}" for i in range(200)) + " FROM rollups WHERE {where}"
+
+
+class GuardedPlugin:
+    __name__ = "probe_guard"
+
+    def __init__(self) -> None:
+        self.slow_calls = 0
+
+    @hookimpl
+    def register_metrics(self, register: Any) -> None:
+        async def writes(ctx: Any) -> MetricResult:
+            await ctx.scalar("UPDATE brands SET name = 'Changed' WHERE id = :brand_id RETURNING 1")
+            return MetricResult(1.0)
+
+        async def deletes(ctx: Any) -> MetricResult:
+            await ctx.rows("DELETE FROM rollups WHERE {where} RETURNING 1")
+            return MetricResult(1.0)
+
+        async def decimal_rate(ctx: Any) -> MetricResult:
+            return MetricResult.ratio(Decimal(1), Decimal(4))  # as PostgreSQL's SUM of integers gives
+
+        async def wordy(ctx: Any) -> MetricResult:
+            return MetricResult("lots")  # type: ignore[arg-type]
+
+        async def infinite(ctx: Any) -> MetricResult:
+            return MetricResult(float("inf"))
+
+        async def short_periods_fail(ctx: Any) -> MetricResult:
+            if (ctx.period_to - ctx.period_from).days < 8:
+                raise RuntimeError("needs a longer period")
+            return MetricResult(await ctx.rollup("n", ("like",)))
+
+        async def slow(ctx: Any) -> MetricResult:
+            self.slow_calls += 1
+            await asyncio.sleep(5)
+            return MetricResult(0.0)
+
+        async def clash(ctx: Any) -> MetricResult:
+            return MetricResult(await ctx.scalar("SELECT COUNT(*) FROM rollups WHERE {where}", tribe_id=None))
+
+        async def letters(ctx: Any) -> MetricResult:
+            return MetricResult(await ctx.rollup("n", "like"))
+
+        async def long_bad_sql(ctx: Any) -> MetricResult:
+            return MetricResult(await ctx.scalar(LONG_SQL))
+
+        for name, compute in (("writes", writes), ("deletes", deletes), ("decimal_rate", decimal_rate),
+                              ("wordy", wordy), ("infinite", infinite), ("short_periods_fail", short_periods_fail),
+                              ("slow", slow), ("clash", clash), ("letters", letters),
+                              ("long_bad_sql", long_bad_sql)):
+            register(Metric(name=name, family="risk", description="A probe.", formula="-", unit="-",
+                            compute=compute))
+
+
+def test_plugin_metrics_only_read_and_their_failures_are_brief(database_url: str, new_key: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    plugin = GuardedPlugin()
+    app = create_app(Settings(database_url=database_url, key_cache_seconds=0), plugins=[plugin])
+    headers = bearer(new_key())
+    with TestClient(app) as c:
+        brand = c.post("/v1/brands", json={"name": "Kept"}, headers=headers).json()["id"]
+        days = ("2026-03-30", "2026-04-02", "2026-04-08", "2026-04-15")
+        likes = [{"id": f"l{i}", "brand_id": brand, "network": "x", "kind": "like", "actor": {"id": f"u{i}"},
+                  "occurred_at": f"{day}T10:00:00Z"} for i, day in enumerate(days)]
+        assert c.post("/v1/events", json={"events": likes}, headers=headers).json()["accepted"] == 4
+        monkeypatch.setattr(scorecards, "METRIC_TIMEOUT", 0.5)
+        assert run_job(c, headers, brand)["status"] == "succeeded"
+        calls = plugin.slow_calls
+        params = {"brand_id": brand, "from": "2026-03-30", "to": "2026-04-20", "granularity": "week"}
+        card = c.get("/v1/scorecards", params=params, headers=headers).json()
+
+        # Nothing written: the brand keeps its name, the likes are all still counted.
+        assert c.get(f"/v1/brands/{brand}", headers=headers).json()["name"] == "Kept"
+        got = values(card)
+        assert got["likes"] == 4 and [values(point)["likes"] for point in card["series"]] == [2, 1, 1]
+        assert got["writes"] is None and got["deletes"] is None
+        # A Decimal is a number; a string or an infinite value is the plugin's failure.
+        rate = next(m for m in card["metrics"] if m["name"] == "decimal_rate")
+        assert (rate["value"], rate["numerator"], rate["denominator"]) == (0.25, 1.0, 4.0)
+        assert got["wordy"] is None and got["infinite"] is None
+        # Timed out over the whole period: not called again for each of the three weeks.
+        assert plugin.slow_calls == calls + 1
+        assert got["short_periods_fail"] == 4 and [values(p)["short_periods_fail"] for p in card["series"]] == [
+            None, None, None]
+
+        errors = {e.split(" ")[2]: e for e in card["errors"]}
+        assert set(errors) == {"'writes'", "'deletes'", "'wordy'", "'infinite'", "'short_periods_fail'", "'slow'",
+                               "'clash'", "'letters'", "'long_bad_sql'"}
+        assert errors["'wordy'"] == ("probe_guard: metric 'wordy' raised TypeError: returned a value of type str, "
+                                     "not a number")
+        assert errors["'slow'"] == "probe_guard: metric 'slow' timed out"
+        assert errors["'short_periods_fail'"] == (
+            "probe_guard: metric 'short_periods_fail' raised RuntimeError: needs a longer period "
+            "(over 2026-03-30 to 2026-04-06 and 2 more)")
+        assert ":tribe_id" in errors["'clash'"] and "other names" in errors["'clash'"]
+        assert "not the string 'like'" in errors["'letters'"]
+        for error in card["errors"]:  # the driver's message, not the statement nor the values bound to it
+            assert len(error) < 500 and "missing_column_150" not in error and brand not in error, error
