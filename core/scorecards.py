@@ -237,6 +237,9 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
                                   metrics=await _metrics(context(a, b), registry, {}, failures, skip))
                       for a, b in buckets(start, end, granularity)]
     errors = _failures(failures, 1 + len(series or []))
+    errors += [f"The campaign's target on {name!r} is not shown: no metric of that name is registered "
+               "(its plugin may have been removed)." for name in targets if name not in registry.metrics]
+    errors = errors[:MAX_ERRORS]
     state = (await conn.execute(sa.select(t.agg_state.c.fresh_as_of, t.agg_state.c.pending).where(
         t.agg_state.c.brand_id == scope.brand_id))).first()
     return Scorecard(scope=scope, period=Period(start=start, end=end), granularity=granularity, metrics=metrics,

@@ -30,8 +30,10 @@ class CampaignController(Controller):
         data: Annotated[CampaignCreate, body(CAMPAIGN_EXAMPLE, "The campaign to create.")],
         idempotency_key: Annotated[str | None, IdempotencyKey] = None,
     ) -> Response[Campaign]:
-        """A push or pull campaign: brief (what, to whom, why, how), kit message, tracking and targets."""
-        return await create(request, runtime, caller, lambda conn: CampaignService(conn, caller).create(data),
+        """A push or pull campaign: brief (what, to whom, why, how), kit message, tracking and targets
+        (each on a metric `GET /v1/metrics` lists, one per metric)."""
+        return await create(request, runtime, caller,
+                            lambda conn: CampaignService(conn, caller).create(data, runtime.registry.metrics),
                             "/v1/campaigns")
 
     @get(operation_id="listCampaigns", summary="List campaigns", responses=problems(*READ_ERRORS))
@@ -58,7 +60,7 @@ class CampaignController(Controller):
                               ) -> Campaign:
         """Change the fields given; the resulting period and brief are checked like a new campaign's."""
         async with runtime.db.transaction() as conn:
-            return await CampaignService(conn, caller).update(campaign_id, data)
+            return await CampaignService(conn, caller).update(campaign_id, data, runtime.registry.metrics)
 
     @delete("/{campaign_id:str}", operation_id="deleteCampaign", summary="Delete a campaign",
             opt={"scope": "write"}, responses=problems(*READ_ERRORS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -29,10 +30,11 @@ class CampaignService(ResourceService[Campaign]):
             targets=msgspec.convert(row.targets, list[Target]), created_at=row.created_at, updated_at=row.updated_at,
         )
 
-    async def create(self, data: CampaignCreate) -> Campaign:
-        """Create a campaign; 422 for a brand or tribes not the caller's, or a period that ends first."""
+    async def create(self, data: CampaignCreate, metrics: Collection[str] | None = None) -> Campaign:
+        """Create a campaign; 422 for a brand or tribes not the caller's, a period that ends first,
+        or a target on a metric not among ``metrics`` (when given: those registered)."""
         await self.require_brand(data.brand_id)
-        errors = _period_errors(data.starts_at, data.ends_at)
+        errors = _period_errors(data.starts_at, data.ends_at) + _target_errors(data.targets, metrics)
         errors += await self._tribe_errors(data.brand_id, data.brief.to_whom)
         if errors:
             raise ValidationFailed(errors)
@@ -41,12 +43,15 @@ class CampaignService(ResourceService[Campaign]):
         await self._link(campaign_id, data.brief.to_whom)
         return await self.get(campaign_id)
 
-    async def update(self, campaign_id: str, data: CampaignUpdate) -> Campaign:
-        """Apply a partial update, checking the resulting period and brief like a create."""
+    async def update(self, campaign_id: str, data: CampaignUpdate, metrics: Collection[str] | None = None
+                     ) -> Campaign:
+        """Apply a partial update, checking the resulting period, brief and targets like a create."""
         current = await self.get(campaign_id)
         starts = current.starts_at if data.starts_at is msgspec.UNSET else data.starts_at
         ends = current.ends_at if data.ends_at is msgspec.UNSET else data.ends_at
         errors = _period_errors(starts, ends)
+        if isinstance(data.targets, list):
+            errors += _target_errors(data.targets, metrics)
         if isinstance(data.brief, Brief):
             errors += await self._tribe_errors(current.brand_id, data.brief.to_whom)
         if errors:
@@ -97,6 +102,19 @@ class CampaignService(ResourceService[Campaign]):
             await self.conn.execute(sa.insert(t.campaign_tribes), [
                 {"workspace_id": self.ws, "campaign_id": campaign_id, "tribe_id": tid, "position": i}
                 for i, tid in enumerate(tribe_ids)])
+
+
+def _target_errors(targets: list[Target], metrics: Collection[str] | None) -> list[FieldError]:
+    """A target is on a registered metric (when ``metrics`` are given), and one per metric."""
+    errors, seen = [], set()
+    for i, target in enumerate(targets):
+        if target.metric in seen:
+            errors.append(FieldError(f"/targets/{i}/metric", f"Metric {target.metric!r} has a target already."))
+        elif metrics is not None and target.metric not in metrics:
+            errors.append(FieldError(f"/targets/{i}/metric", f"No metric {target.metric!r}; "
+                                                             "GET /v1/metrics lists them."))
+        seen.add(target.metric)
+    return errors
 
 
 def _period_errors(starts_at: datetime | None, ends_at: datetime | None) -> list[FieldError]:

@@ -40,6 +40,24 @@ def test_period_must_end_after_it_starts(client: TestClient[Any], admin: dict[st
     assert naive.status_code == 422 and naive.json()["errors"][0]["pointer"] == "/starts_at"
 
 
+def test_targets_are_on_registered_metrics_one_each(client: TestClient[Any], admin: dict[str, str],
+                                                   brand: dict[str, Any]) -> None:
+    target = {"comparison": "gte", "value": 0.2}
+    body = {"brand_id": brand["id"], "name": "C", "mode": "pull",
+            "targets": [{"metric": "conversation_rate", **target}, {"metric": "conversation_rates", **target},
+                        {"metric": "conversation_rate", **target}]}
+    response = client.post("/v1/campaigns", json=body, headers=admin)
+    assert response.status_code == 422, response.text
+    assert [(e["pointer"], e["message"]) for e in response.json()["errors"]] == [
+        ("/targets/1/metric", "No metric 'conversation_rates'; GET /v1/metrics lists them."),
+        ("/targets/2/metric", "Metric 'conversation_rate' has a target already.")]
+    ok = client.post("/v1/campaigns", json={**body, "targets": body["targets"][:1]}, headers=admin).json()
+    patched = client.patch(f"/v1/campaigns/{ok['id']}", json={"targets": [{"metric": "nope", **target}]},
+                           headers=admin)
+    assert patched.status_code == 422 and patched.json()["errors"][0]["pointer"] == "/targets/0/metric"
+    assert client.patch(f"/v1/campaigns/{ok['id']}", json={"name": "D"}, headers=admin).status_code == 200
+
+
 def test_tribes_of_another_brand_are_refused(client: TestClient[Any], admin: dict[str, str],
                                              brand: dict[str, Any]) -> None:
     other = client.post("/v1/brands", json={"name": "Other"}, headers=admin).json()

@@ -117,3 +117,34 @@ def test_plugin_metrics_only_read_and_their_failures_are_brief(database_url: str
         assert "not the string 'like'" in errors["'letters'"]
         for error in card["errors"]:  # the driver's message, not the statement nor the values bound to it
             assert len(error) < 500 and "missing_column_150" not in error and brand not in error, error
+
+
+class TargetedPlugin:
+    __name__ = "probe_targeted"
+
+    @hookimpl
+    def register_metrics(self, register: Any) -> None:
+        async def likes_again(ctx: Any) -> MetricResult:
+            return MetricResult(await ctx.rollup("n", ("like",)))
+
+        register(Metric(name="likes_again", family="vanity", description="Likes.", formula="count(like)",
+                        unit="likes", compute=likes_again))
+
+
+def test_a_target_on_a_metric_whose_plugin_is_gone_is_told(database_url: str, new_key: Any,
+                                                          client: TestClient[Any]) -> None:
+    headers = bearer(new_key())
+    with TestClient(create_app(Settings(database_url=database_url, key_cache_seconds=0),
+                               plugins=[TargetedPlugin()])) as with_plugin:
+        brand = with_plugin.post("/v1/brands", json={"name": "B"}, headers=headers).json()["id"]
+        campaign = with_plugin.post("/v1/campaigns", json={
+            "brand_id": brand, "name": "C", "mode": "push",
+            "targets": [{"metric": "likes_again", "comparison": "gte", "value": 1}]}, headers=headers)
+        assert campaign.status_code == 201, campaign.text
+        params = {"brand_id": brand, "campaign_id": campaign.json()["id"]}
+        card = with_plugin.get("/v1/scorecards", params=params, headers=headers).json()
+        assert card["errors"] == [] and values(card)["likes_again"] == 0
+    card = client.get("/v1/scorecards", params=params, headers=headers).json()  # the service without it
+    assert "likes_again" not in values(card)
+    assert card["errors"] == ["The campaign's target on 'likes_again' is not shown: no metric of that name is "
+                              "registered (its plugin may have been removed)."]

@@ -50,6 +50,7 @@ SEMANTIC_FIELDS = [
     "body:/brand_id", "body:/tribe_id", "body:/campaign_id",  # must name an object of the workspace
     "body:/brief/to_whom/*",  # must name a tribe of the campaign's brand, once
     "body:/ends_at",  # a campaign ends after it starts
+    "body:/targets/*",  # a campaign's targets are on registered metrics, one each
     "body:/network", "body:/config*",  # a connection needs an installed connector, which checks its config
     "body:/params/brand_id",  # a job's brand must be one of the workspace's
     "body:/member_id",  # merging or adding to a tribe needs a member of the workspace (not the same one)
