@@ -15,6 +15,7 @@ from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.scorecards import Scope
 from tribeops.core.scorecards import build
 from tribeops.core.services.workspaces import ensure_workspace
+from tribeops.core.plugins import create_manager
 from tribeops.core.settings import Settings
 
 HEADLINE = ("likes", "impressions", "megaphone_index", "pull_index", "conversation_rate", "reply_back_rate",
@@ -25,13 +26,16 @@ HEADLINE = ("likes", "impressions", "megaphone_index", "pull_index", "conversati
 @click.option("--workspace", default="demo", show_default=True)
 @click.option("--scale", default=1.5, show_default=True, type=click.FloatRange(0.1, 50),
               help="Multiplies the number of events (1.5: about 35,000).")
-@click.option("--host", default="http://127.0.0.1:8000", show_default=True, help="Where `tribeops serve` listens.")
+@click.option("--host", default="http://127.0.0.1:8000", show_default=True,
+              help="Where `tribeops serve` listens, for the curl commands printed at the end. The demo "
+                   "writes into TRIBEOPS_DATABASE_URL itself: the service must use the same database.")
 def demo_command(workspace: str, scale: float, host: str) -> None:
     """Load a demo brand with a push and a pull campaign and show their scorecards side by side.
 
     With TRIBEOPS_REDIS_URL set, the aggregation runs on the `tribeops worker`s; otherwise here.
     """
     settings = Settings.from_env()
+    create_manager(settings.load_plugins, settings.disable_plugins)  # a plugin that cannot load stops it first
     upgrade(settings.database_url)
     asyncio.run(_demo(settings, workspace, scale, host))
 

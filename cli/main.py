@@ -13,6 +13,7 @@ from tribeops.core import __version__
 from tribeops.core.bootstrap import first_run, issue_key
 from tribeops.core.db import Database
 from tribeops.core.migrate import upgrade
+from tribeops.core.plugins import PluginLoadError, create_manager
 from tribeops.core.schemas.keys import SCOPES
 from tribeops.core.settings import Settings
 
@@ -38,7 +39,18 @@ async def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
         await db.dispose()
 
 
-@click.group()
+class _Commands(click.Group):
+    """The commands, each stopped by a plugin that cannot load with one line naming it (as
+    ``tribeops plugins list`` says it), not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except PluginLoadError as exc:
+            raise click.ClickException(f"a plugin stops start-up: {exc}") from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="tribeops")
 def main() -> None:
     """tribeops: brand conversation ops, over REST."""
@@ -54,6 +66,7 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
     import uvicorn
 
     settings = _settings()
+    create_manager(settings.load_plugins, settings.disable_plugins)  # the app loads them again, in uvicorn
     if not no_migrate:
         upgrade(settings.database_url)
     key = asyncio.run(_with_db(settings, first_run))
@@ -82,6 +95,7 @@ def worker() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
+    create_manager(settings.load_plugins, settings.disable_plugins)  # each job's runtime loads them again
     try:
         options = worker_settings(settings)
     except ValueError as exc:

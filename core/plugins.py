@@ -152,7 +152,10 @@ def _call_register(plugin: str, hook_name: str, function: Callable[..., Any], ta
     what = hook_name.removeprefix("register_")
 
     def register(item: Any) -> None:
-        name = check(item)  # a malformed registration is the plugin's bug: stop start-up, name it
+        try:
+            name = check(item)  # a malformed registration is the plugin's bug: stop start-up, name it
+        except PluginLoadError as exc:
+            raise PluginLoadError(f"plugin {plugin!r}, {hook_name}: {exc}") from None
         if name in table:
             raise PluginLoadError(
                 f"{what[:-1].replace('_', ' ')} {name!r} is registered by both {table[name].plugin!r} and {plugin!r}")

@@ -13,12 +13,14 @@ from typing import Any
 import msgspec
 import pytest
 from litestar import Litestar
+from click.testing import CliRunner
 from litestar.testing import TestClient
 
 from tribeops.api.app import create_app
 from tribeops.core import plugins as core_plugins
 from tribeops.core.alerts import deliver
-from tribeops.core.plugin_api import Alert
+from tribeops.core.plugin_api import Alert, Metric
+from tribeops.cli.main import main
 from tribeops.core.plugins import DEFAULT_PLUGINS, PluginLoadError, create_manager
 from tribeops.core.settings import Settings
 from tribeops.testing.events import EventBuilder
@@ -133,6 +135,27 @@ def test_a_misspelt_hook_in_an_installed_plugin_is_named_after_its_entry_point(m
     monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points(typo="fake_typo"))
     with pytest.raises(PluginLoadError, match="'typo'"):
         create_manager(None, None)
+
+
+@pytest.mark.parametrize(("item", "problem"), [
+    ({"name": "dict"}, "expected a Metric, got dict"),
+    (Metric(name="Bad-Name", family="relationship", description="-", formula="-", unit="-", compute=print),
+     "Metric name 'Bad-Name' must match"),
+    (Metric(name="engaged", family="engagement", description="-", formula="-", unit="-",  # type: ignore[arg-type]
+            compute=print), "metric 'engaged': family 'engagement' is not one of"),
+])
+def test_a_malformed_registration_stops_start_up_naming_the_plugin_and_the_cli_says_it_in_a_line(
+        monkeypatch: pytest.MonkeyPatch, item: Any, problem: str) -> None:
+    monkeypatch.setitem(sys.modules, "fake_agency", plugin("fake_agency", **registering(metrics=item)))
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points(agency="fake_agency"))
+    with pytest.raises(PluginLoadError) as caught:
+        create_manager(None, None)
+    assert str(caught.value).startswith("plugin 'agency', register_metrics: ") and problem in str(caught.value)
+    for command in (["worker"], ["demo"]):  # stopped before any server or database is reached
+        result = CliRunner().invoke(main, command, env={"TRIBEOPS_REDIS_URL": "redis://127.0.0.1:1/0"})
+        assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+        assert result.output.startswith("Error: a plugin stops start-up: plugin 'agency'"), result.output
+        assert "Traceback" not in result.output
 
 
 def test_an_installed_plugin_that_cannot_be_imported_stops_start_up_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
