@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
 from .db import SQLITE_CACHE_KIB, WAL_BACKSTOP_PAGES, Database, advisory_locks, try_advisory_lock
+from .errors import NotFound
 from .services.context import utcnow
 from .similarity import MEGAPHONE, similarity
 from .tables import FACT_FLAGS, KIT_COPIES, MEMBER_SUMS, ROLLUP_SUMS, member_days, rollups
@@ -362,7 +363,12 @@ async def horizon(db: Database, ws: str, brand_id: str) -> Horizon:
 
 
 async def run(db: Database, kind: str, ws: str, brand_id: str) -> dict[str, Any]:
-    """Run ``scorecards.aggregate`` (incremental) or ``scorecards.rebuild`` for a brand."""
+    """Run ``scorecards.aggregate`` (incremental) or ``scorecards.rebuild`` for a brand (a
+    :class:`~tribeops.core.errors.NotFound` if the brand was deleted since the job was queued)."""
+    async with db.reading() as conn:
+        if (await _exec(conn, "SELECT 1 FROM brands WHERE id = :b AND workspace_id = :w",
+                        {"b": brand_id, "w": ws})).first() is None:
+            raise NotFound("brand", brand_id)
     # In short transactions of their own: the run itself then holds no event row, which a
     # resent batch or a merge would wait for while holding what the run needs last. A rebuild
     # measures every campaign event again; an incremental run only after a kit message changed,

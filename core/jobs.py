@@ -8,6 +8,7 @@ aggregation writes in one transaction, so a rerun simply does the whole run agai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -19,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import aggregate
 from . import tables as t
-from .db import Database
-from .errors import NotFound
+from .db import Database, advisory_locks
+from .errors import NotFound, TribeopsError
 from .ids import new_id
 from .pagination import paginate
 from .schemas.common import Page
@@ -32,6 +33,12 @@ J = t.jobs.c
 HEARTBEAT = timedelta(seconds=5)
 STALE = timedelta(seconds=30)
 DEBOUNCE = timedelta(seconds=1)
+# Under a steady stream of batches, less than DEBOUNCE apart, a brand is aggregated anyway once
+# its scorecards are this much behind.
+MAX_DELAY = timedelta(seconds=10)
+MAX_ATTEMPTS = 5  # a job whose worker stopped this many times fails rather than take down another
+RETENTION = timedelta(days=7)  # finished jobs are kept this long
+SCHEDULE = 7303  # advisory lock class: one scheduling pass at a time, across workers
 
 
 class JobQueue(Protocol):
@@ -59,8 +66,13 @@ class JobService(Service):
             raise NotFound("job", job_id)
         return to_job(row)
 
-    async def list(self, *, limit: int, starting_after: str | None, status: str | None) -> Page[Job]:
-        query = sa.select(t.jobs).where(J.workspace_id == self.ws, *([J.status == status] if status else []))
+    async def list(self, *, limit: int, starting_after: str | None, status: str | None = None,
+                   kind: str | None = None, brand_id: str | None = None) -> Page[Job]:
+        where = [J.workspace_id == self.ws]
+        for column, value in ((J.status, status), (J.kind, kind), (J.subject, brand_id)):
+            if value:
+                where.append(column == value)
+        query = sa.select(t.jobs).where(*where)
         return await paginate(self.conn, query, J.id, secret=self.caller.cursor_secret, limit=limit,
                               starting_after=starting_after, to_item=to_job)
 
@@ -84,43 +96,85 @@ async def claim(db: Database, job_id: str) -> Any | None:
         return (await conn.execute(sa.select(t.jobs).where(J.id == job_id))).one()
 
 
-async def _finish(db: Database, job_id: str, status: str, result: dict[str, Any] | None, errors: list[str]) -> None:
+async def _finish(db: Database, job_id: str, attempt: int, status: str, result: dict[str, Any] | None,
+                  errors: list[str]) -> None:
+    """Record the end of ``attempt`` of the job, unless the job was taken from it meanwhile (its
+    heartbeat lost, the sweep queued it again): the attempt that has it now records its own."""
     async with db.transaction() as conn:
-        await conn.execute(sa.update(t.jobs).where(J.id == job_id, J.status == "running").values(
+        done = await conn.execute(sa.update(t.jobs).where(
+            J.id == job_id, J.status == "running", J.attempts == attempt).values(
             status=status, finished_at=utcnow(), result=result, errors=errors or None))
+    if done.rowcount != 1:
+        log.warning("job %s: attempt %d ended (%s) after the job was taken from it; not recorded",
+                    job_id, attempt, status)
 
 
-async def _heartbeat(db: Database, job_id: str) -> None:
+def heartbeat_for(stale: timedelta) -> timedelta:
+    """How often a running job heartbeats when the sweep takes ``stale`` silence for a dead
+    worker: at least three beats within it."""
+    return min(HEARTBEAT, stale / 3)
+
+
+async def _heartbeat(db: Database, job_id: str, attempt: int, every: timedelta) -> None:
+    """Keep the attempt's job alive; a beat that fails is logged and the next one tried (only
+    beats missed for the stale delay make the sweep queue the job again)."""
     while True:
-        await asyncio.sleep(HEARTBEAT.total_seconds())
+        await asyncio.sleep(every.total_seconds())
+        try:
+            async with db.transaction() as conn:
+                await conn.execute(sa.update(t.jobs).where(J.id == job_id, J.status == "running",
+                                                           J.attempts == attempt).values(heartbeat_at=utcnow()))
+        except Exception as exc:  # noqa: BLE001 - the job goes on; a lasting failure shows as a stale job
+            log.warning("job %s: heartbeat failed (%s: %s)", job_id, type(exc).__name__, exc)
+
+
+async def _give_back(db: Database, job_id: str, attempt: int) -> None:
+    """A stopping worker's job, queued again at once for another worker (rather than after
+    ``STALE``). Not on SQLite: a write transaction cancelled mid-statement may still hold the
+    writer there, and the next one would wait for it; the sweep queues the job later."""
+    if db.dialect == "sqlite":
+        return
+    try:
         async with db.transaction() as conn:
-            await conn.execute(sa.update(t.jobs).where(J.id == job_id, J.status == "running")
-                               .values(heartbeat_at=utcnow()))
+            await conn.execute(sa.update(t.jobs).where(J.id == job_id, J.status == "running",
+                                                       J.attempts == attempt).values(status="queued"))
+    except Exception as exc:  # noqa: BLE001 - the sweep queues it later
+        log.warning("job %s: could not be queued again at once (%s)", job_id, exc)
 
 
 Check = Callable[[Any], Awaitable[list[str]]]
 
 
-async def execute(db: Database, job_id: str, check: Check | None = None) -> str | None:
+async def execute(db: Database, job_id: str, check: Check | None = None, stale: timedelta = STALE) -> str | None:
     """Run one job if it can be claimed; returns its final status (None if not claimed).
 
     ``check`` runs after the work and returns problems to record beside the result (the
-    metrics' plugin errors, for instance).
+    metrics' plugin errors, for instance). It heartbeats often enough for the sweep's ``stale``
+    delay (see :func:`heartbeat_for`). Cancelled (its worker stopping), the job is queued again
+    for another worker (see :func:`_give_back`).
     """
     row = await claim(db, job_id)
     if row is None:
         return None
-    beat = asyncio.create_task(_heartbeat(db, job_id))
+    beat = asyncio.create_task(_heartbeat(db, job_id, row.attempts, heartbeat_for(stale)))
     try:
         result = await aggregate.run(db, row.kind, row.workspace_id, row.params["brand_id"])
         errors = await check(row) if check else []
-    except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost
-        log.exception("job %s failed", job_id)
-        await _finish(db, job_id, "failed", None, [f"{type(exc).__name__}: {exc}"[:2000]])
-        return "failed"
-    finally:  # also when the job is cancelled (its process stopping): the sweep requeues it
+    except asyncio.CancelledError:
         beat.cancel()
-    await _finish(db, job_id, "succeeded", result, errors)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(_give_back(db, job_id, row.attempts)), 5)
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost
+        if isinstance(exc, TribeopsError):  # the job's own problem (its brand deleted, say)
+            log.warning("job %s failed: %s", job_id, exc)
+        else:
+            log.exception("job %s failed", job_id)
+        await _finish(db, job_id, row.attempts, "failed", None, [f"{type(exc).__name__}: {exc}"[:2000]])
+        return "failed"
+    finally:
+        beat.cancel()
+    await _finish(db, job_id, row.attempts, "succeeded", result, errors)
     return "succeeded"
 
 
@@ -138,26 +192,44 @@ async def wait(db: Database, job_id: str, timeout: float, interval: float = 0.5)
 
 
 async def sweep(db: Database, older_than: timedelta = STALE) -> list[tuple[str, int]]:
-    """Requeue jobs whose worker stopped heartbeating; return every queued job waiting longer than
+    """Requeue jobs whose worker stopped heartbeating (fail those it stopped ``MAX_ATTEMPTS``
+    times: a job that takes its worker down would take the next one down too), forget jobs
+    finished more than ``RETENTION`` ago, and return every queued job waiting longer than
     ``older_than`` (its wake-up may have been lost with Redis), to enqueue again."""
-    cutoff = utcnow() - older_than
+    now = utcnow()
+    cutoff = now - older_than
     async with db.transaction() as conn:
-        await conn.execute(sa.update(t.jobs).where(J.status == "running", J.heartbeat_at < cutoff)
-                           .values(status="queued"))
+        stale = [J.status == "running", J.heartbeat_at < cutoff]
+        await conn.execute(sa.update(t.jobs).where(*stale, J.attempts >= MAX_ATTEMPTS).values(
+            status="failed", finished_at=now,
+            errors=[f"Gave up after {MAX_ATTEMPTS} attempts: each time, the worker running it stopped "
+                    "(out of memory or killed?)."]))
+        await conn.execute(sa.update(t.jobs).where(*stale).values(status="queued"))
+        await conn.execute(sa.delete(t.jobs).where(J.status.in_(("succeeded", "failed")),
+                                                   J.finished_at < now - RETENTION))
         rows = await conn.execute(sa.select(J.id, J.attempts).where(J.status == "queued", J.created_at < cutoff)
                                   .order_by(J.created_at).limit(500))
         return [(r.id, r.attempts) for r in rows]
 
 
-async def schedule_pending(db: Database, debounce: timedelta = DEBOUNCE) -> list[str]:
-    """Queue an aggregation for each brand with new events (touched at least ``debounce`` ago)
-    that has none queued or running: clients that only send events see scorecards catch up.
-    Brands flagged for a rebuild (see :func:`~tribeops.core.aggregate.mark_pending`) get one instead."""
+async def schedule_pending(db: Database, debounce: timedelta = DEBOUNCE, max_delay: timedelta = MAX_DELAY
+                           ) -> list[str]:
+    """Queue an aggregation for each brand with new events that has none queued or running:
+    clients that only send events see scorecards catch up. A brand is due once its last batch
+    is ``debounce`` old, or, under batches that keep coming closer than that, once its
+    scorecards are ``max_delay`` behind. Brands flagged for a rebuild (see
+    :func:`~tribeops.core.aggregate.mark_pending`) get one instead.
+
+    One pass at a time across workers (on PostgreSQL, an advisory lock; on SQLite, the
+    writer): two would each see no job of a brand and queue one each."""
     s = t.agg_state.c
     busy = sa.select(J.subject).where(J.status.in_(("queued", "running")), J.subject == s.brand_id,
                                       J.kind.in_(("scorecards.aggregate", "scorecards.rebuild")))
     async with db.transaction() as conn:
+        await advisory_locks(conn, SCHEDULE, ["schedule"], shared=False)
+        now = utcnow()
+        settled = sa.or_(s.touched_at < now - debounce, s.fresh_as_of.is_(None), s.fresh_as_of < now - max_delay)
         due = (await conn.execute(sa.select(s.workspace_id, s.brand_id, s.rebuild).where(
-            s.pending == 1, s.touched_at < utcnow() - debounce, ~sa.exists(busy)))).all()
+            s.pending == 1, settled, ~sa.exists(busy)))).all()
         return [await insert_job(conn, row.workspace_id, "scorecards.rebuild" if row.rebuild else
                                  "scorecards.aggregate", row.brand_id) for row in due]

@@ -77,6 +77,6 @@ class InProcessRunner:
         while not self._stopping.is_set():
             job_id = await self._queue.get()
             try:
-                await execute(self.db, job_id, self.check)
+                await execute(self.db, job_id, self.check, self.stale)
             except Exception:  # noqa: BLE001
                 log.exception("job %s could not run", job_id)

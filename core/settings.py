@@ -21,7 +21,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     debug: bool = False
     database_echo: bool = False
     job_stale_seconds: float = 30.0
-    """A running job whose worker has not heartbeated for this long is queued again."""
+    """A running job whose worker has not heartbeated for this long is queued again (jobs
+    heartbeat every 5 s, or three times within this delay when it is shorter than 15 s)."""
     load_plugins: str | None = None
     """Comma list of third-party plugins to load; empty for none; unset for all installed."""
     disable_plugins: str | None = None

@@ -9,11 +9,11 @@ from litestar.params import FromQuery
 
 from tribeops.core.jobs import JobService
 from tribeops.core.schemas.common import Page
-from tribeops.core.schemas.jobs import JOB_EXAMPLE, Job, JobCreate, JobStatus
+from tribeops.core.schemas.jobs import JOB_EXAMPLE, Job, JobCreate, JobKind, JobStatus
 
 from ..auth import CallerDep
 from ..creating import IdempotencyKey, create
-from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdParam, Limit, StartingAfter, body, problems
+from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
 from ..state import Runtime
 
 
@@ -39,10 +39,13 @@ class JobController(Controller):
     @get(operation_id="listJobs", summary="List jobs", responses=problems(*READ_ERRORS))
     async def list_jobs(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
                         starting_after: StartingAfter = None,
-                        status: FromQuery[JobStatus | None] = None) -> Page[Job]:
-        """The workspace's jobs, newest first, the automatic aggregations included."""
+                        status: FromQuery[JobStatus | None] = None, kind: FromQuery[JobKind | None] = None,
+                        brand_id: Annotated[str | None, IdFilter] = None) -> Page[Job]:
+        """The workspace's jobs, newest first, the automatic aggregations included, filtered by
+        status, kind and brand. Finished jobs are kept seven days."""
         async with runtime.db.reading() as conn:
-            return await JobService(conn, caller).list(limit=limit, starting_after=starting_after, status=status)
+            return await JobService(conn, caller).list(limit=limit, starting_after=starting_after, status=status,
+                                                       kind=kind, brand_id=brand_id)
 
     @get("/{job_id:str}", operation_id="getJob", summary="Get a job", responses=problems(*READ_ERRORS))
     async def get_job(self, runtime: Runtime, caller: CallerDep, job_id: Annotated[str, IdParam]) -> Job:

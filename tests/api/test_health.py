@@ -25,3 +25,13 @@ def test_readyz_is_503_when_the_database_or_redis_is_unreachable(tmp_path: Any) 
         assert response.json()["status"] == "unavailable"
         assert response.json()["checks"]["database"].startswith("unreachable")
         assert response.json()["checks"]["redis"].startswith("unreachable")
+
+
+def test_readyz_is_degraded_but_200_when_only_redis_is_unreachable(database_url: str) -> None:
+    # The API serves without Redis (events stored, jobs recorded): a probe must not take it out.
+    settings = Settings(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(settings, run_jobs=False)) as c:
+        response = c.get("/readyz")
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "degraded" and response.json()["checks"]["database"] == "ok"
+        assert response.json()["checks"]["redis"].startswith("unreachable")

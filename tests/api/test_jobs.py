@@ -30,6 +30,12 @@ def test_job_lifecycle_and_isolation(client: TestClient[Any], admin: dict[str, s
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/kind"
     listed = client.get("/v1/jobs", params={"status": "succeeded"}, headers=admin).json()["data"]
     assert job["id"] in {j["id"] for j in listed}
+    rebuild = run_job(client, admin, brand["id"], "scorecards.rebuild")
+    other_brand = client.post("/v1/brands", json={"name": "Other"}, headers=admin).json()["id"]
+    run_job(client, admin, other_brand, "scorecards.rebuild")
+    for params, expected in (({"kind": "scorecards.rebuild", "brand_id": brand["id"]}, [rebuild["id"]]),
+                             ({"kind": "scorecards.aggregate", "brand_id": brand["id"]}, [job["id"]])):
+        assert [j["id"] for j in client.get("/v1/jobs", params=params, headers=admin).json()["data"]] == expected
 
 
 def test_scorecards_catch_up_without_any_job_request(client: TestClient[Any], admin: dict[str, str],
