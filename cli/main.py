@@ -85,6 +85,7 @@ def worker() -> None:
 
     If Redis goes away the worker waits and reconnects; jobs are in the database, none is lost.
     """
+    import contextlib
     import logging
     import time
 
@@ -95,18 +96,30 @@ def worker() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
-    create_manager(settings.load_plugins, settings.disable_plugins)  # each job's runtime loads them again
+    create_manager(settings.load_plugins, settings.disable_plugins)  # the worker's runtime loads them again
     try:
         options = worker_settings(settings)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    log = logging.getLogger("tribeops.worker")
+    wait = 1.0
     while True:
+        worker, started = Worker(**options), time.monotonic()
         try:
-            Worker(**options).run()
+            worker.run()
             return
         except (ConnectionError, OSError, RedisError) as exc:
-            click.echo(f"Redis unreachable ({exc}); retrying in 2 s", err=True)
-            time.sleep(2)
+            if time.monotonic() - started > 60:  # it had been serving: a new outage, short waits again
+                wait = 1.0
+            # arq's shutdown hook needs Redis too: the runtime it would have closed is closed here,
+            # else each outage would leave a pool of database connections behind.
+            runtime = options["ctx"].pop("runtime", None)
+            if runtime is not None:
+                with contextlib.suppress(Exception):
+                    worker.loop.run_until_complete(runtime.close())
+            wait = min(wait * 2, 10.0)
+            log.warning("Redis unreachable (%s); retrying in %.0f s", exc, wait)
+            time.sleep(wait)
 
 
 @main.group()
