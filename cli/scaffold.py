@@ -56,19 +56,19 @@ from typing import Any
 
 from tribeops.core.plugin_api import Enricher, Metric, MetricContext, MetricResult, Register, hookimpl, require_api
 
-require_api("1.0")  # an older tribeops stops with a clear message instead of failing later
+require_api("1.2")  # an older tribeops stops with a clear message instead of failing later
 
 __version__ = "0.1.0"
 
 QUESTION_FIELD = "__IDENT___question"
 METRIC_NAME = "__IDENT___question_rate"
 
+# {events}: the scorecard's scope (brand, and campaign, tribe, network when given) and period.
 _CONVERSATION = """
-    FROM events
-    WHERE brand_id = :brand_id AND origin = 'member' AND kind IN ('comment', 'reply', 'mention')
-      AND occurred_at >= :period_from AND occurred_at < :period_to"""
+    FROM {events} e
+    WHERE e.origin = 'member' AND e.kind IN ('comment', 'reply', 'mention')"""
 TOTAL_SQL = "SELECT COUNT(*)" + _CONVERSATION
-QUESTIONS_SQL = TOTAL_SQL + " AND CAST(enrichment ->> '__IDENT___question' AS TEXT) IN ('true', '1')"
+QUESTIONS_SQL = TOTAL_SQL + " AND CAST(e.enrichment ->> '__IDENT___question' AS TEXT) IN ('true', '1')"
 
 
 def flag_question(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,9 +78,8 @@ def flag_question(event: Mapping[str, Any]) -> dict[str, Any]:
 
 async def question_rate(ctx: MetricContext) -> MetricResult:
     """Share of members' comments, replies and mentions that ask a question (None when there are none)."""
-    scope = {"brand_id": ctx.brand_id, "period_from": ctx.period_from, "period_to": ctx.period_to}
-    total = await ctx.scalar(TOTAL_SQL, **scope)
-    questions = await ctx.scalar(QUESTIONS_SQL, **scope)
+    total = await ctx.scalar(TOTAL_SQL)
+    questions = await ctx.scalar(QUESTIONS_SQL)
     return MetricResult.ratio(float(questions or 0), float(total or 0))
 
 
@@ -207,7 +206,23 @@ def test_the_enricher_tolerates_events_without_text() -> None:
 def test_the_metric_is_the_share_of_questions_in_the_conversation() -> None:
     context = FakeContext(8, 2)
     assert asyncio.run(question_rate(context)) == MetricResult(0.25, 2, 8)
-    assert [params["brand_id"] for _, params in context.queries] == ["brd_test", "brd_test"]
+    # The scorecard's scope and period come with {events}: nothing to pass.
+    assert [("{events}" in sql, params) for sql, params in context.queries] == [(True, {})] * 2
+
+
+def test_the_scorecard_shows_the_share_in_its_scope(tribeops_client: Any, tribeops_headers: dict[str, str],
+                                                   tribeops_brand: dict[str, Any], tribeops_scorecard: Any) -> None:
+    brand = tribeops_brand["id"]
+    events_of = EventBuilder(brand, network="x", start=datetime(2026, 3, 2, tzinfo=timezone.utc))
+    sent = [events_of.comment(actor="anna", text="Is the dark roast back?"),
+            events_of.comment(actor="marco", text="Lovely roast"),
+            events_of.comment(actor="sara", text="Any news?", network="instagram")]
+    response = tribeops_client.post("/v1/events", json={"events": sent}, headers=tribeops_headers)
+    assert response.status_code == 200 and response.json()["accepted"] == 3, response.text
+    for scope, parts in (({}, (2, 3)), ({"network": "x"}, (1, 2))):
+        card = tribeops_scorecard(brand, **{"from": "2026-03-01", "to": "2026-04-01"}, **scope)
+        rate = {m["name"]: m for m in card["metrics"]}[METRIC_NAME]
+        assert (rate["numerator"], rate["denominator"]) == parts and card["errors"] == []
 
 
 def test_no_conversation_means_no_value_rather_than_zero() -> None:
@@ -231,15 +246,16 @@ pytest                          # the fixtures come with tribeops
 ```
 
 The code is in `tribeops___IDENT__/__init__.py`. Import only from `tribeops.core.plugin_api`;
-`require_api("1.0")` stops an incompatible tribeops with a clear message. Rename the metric
+`require_api("1.2")` stops an incompatible tribeops with a clear message. Rename the metric
 and the enricher, change what they compute, and keep the tests in `tests/` in step.
 
 ## Test
 
 `tests/test___IDENT__.py` uses the fixtures tribeops ships: `tribeops_client` (an app with every
 installed plugin loaded, on a fresh SQLite database), `tribeops_headers` (an admin key),
-`tribeops_brand` and `event_builder` (realistic events for that brand). Metric `compute`
-functions are tested with a fake context that answers their SQL queries.
+`tribeops_brand` and `event_builder` (realistic events for that brand), and `tribeops_scorecard`
+(a brand's scorecard, its aggregates rebuilt first: your metric as production computes it).
+Metric `compute` functions are also tested with a fake context that answers their SQL queries.
 
 ## Run
 

@@ -35,10 +35,11 @@ from .extensions import (
 from .hookspecs import hookimpl
 from .schemas.events import BUILTIN_KINDS, Actor, EventIn
 
-PLUGIN_API_VERSION = "1.1"
+PLUGIN_API_VERSION = "1.2"
 """``major.minor``: a plugin written for 1.x works with any 1.y where y >= x.
 
-1.1 adds ``MetricContext.memo`` and ``MetricContext.rows``."""
+1.1 adds ``MetricContext.memo`` and ``MetricContext.rows``; 1.2 the ``{events}`` placeholder
+(the scope's events of the period) and ``MetricContext.campaign_ends_at``."""
 
 
 def require_api(version: str) -> None:

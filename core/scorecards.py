@@ -28,6 +28,9 @@ METRIC_TIMEOUT = 60.0
 
 _SUMS = ", ".join(f"SUM({column})" for column in t.ROLLUP_SUMS)
 ORIGINS = typing.get_args(Origin)
+# What ``{events}`` gives a metric of each event (see :attr:`ScopeContext.events_sql`).
+EVENT_COLUMNS = ("id", "network", "kind", "origin", "paid", "member_id", "campaign_id", "tribe_id", "post_id",
+                 "in_reply_to", "conversation_id", "occurred_at", "value", "text", "enrichment")
 
 
 @dataclass
@@ -78,8 +81,31 @@ class ScopeContext:
         if self._savepoint is None:  # one whose SQL fails leaves the other metrics a usable connection
             self._savepoint = await self.conn.begin_nested()
         where = f"{self.scope_sql} AND day >= :from_day AND day < :to_day"
-        statement = sa.text(sql.replace("{where}", where).replace("{scope}", self.scope_sql))
-        return await self.conn.execute(statement, {**own, **params})
+        sql = sql.replace("{where}", where).replace("{scope}", self.scope_sql).replace("{events}", self.events_sql)
+        statement = sa.text(sql)
+        typed = [sa.bindparam(name, type_=t.UTCDateTime()) for name in ("period_from", "period_to")
+                 if f":{name}" in sql]  # stored as the events' column stores them, on every database
+        return await self.conn.execute(statement.bindparams(*typed) if typed else statement, {**own, **params})
+
+    @property
+    def events_sql(self) -> str:
+        """``{events}``: the scope's events of the period, as a table of :data:`EVENT_COLUMNS`.
+        An event is of a tribe when sent with its ``tribe_id``, or, sent without, when its member
+        is of the tribe: added by hand, or matched by its rules before the event came in (as
+        the aggregates count it)."""
+        where = ["e.workspace_id = :workspace_id", "e.brand_id = :brand_id", "e.occurred_at >= :period_from",
+                 "e.occurred_at < :period_to"]
+        if self.campaign_id:
+            where.append("e.campaign_id = :campaign_id")
+        if self.network:
+            where.append("e.network = :network")
+        if self.tribe_id:
+            where.append("(e.tribe_id = :tribe_id OR (e.tribe_id IS NULL AND EXISTS (SELECT 1 FROM tribe_members tm "
+                         "WHERE tm.workspace_id = e.workspace_id AND tm.member_id = e.member_id "
+                         "AND tm.tribe_id = :tribe_id AND (tm.source = 'manual' "
+                         "OR (tm.source = 'rule' AND tm.created_at <= e.ingested_at)))))")
+        columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+        return f"(SELECT {columns} FROM events e WHERE {' AND '.join(where)})"
 
     async def rollup(self, column: str, kinds: tuple[str, ...] = (), origin: str | None = None) -> float:
         if column not in t.ROLLUP_SUMS:

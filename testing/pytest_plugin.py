@@ -16,7 +16,8 @@ To register a plugin object that is not installed, override ``tribeops_plugins``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,36 @@ def tribeops_brand(tribeops_client: Any, tribeops_headers: dict[str, str]) -> di
 def event_builder(tribeops_brand: dict[str, Any]) -> EventBuilder:
     """An :class:`EventBuilder` for ``tribeops_brand`` on network x (the brand's handle is ``brand``)."""
     return EventBuilder(tribeops_brand["id"], network="x")
+
+
+@pytest.fixture
+def tribeops_scorecard(tribeops_client: Any, tribeops_headers: dict[str, str]) -> Callable[..., dict[str, Any]]:
+    """``tribeops_scorecard(brand_id, **params)``: the brand's scorecard as ``GET /v1/scorecards``
+    gives it for ``params`` (``campaign_id``, ``tribe_id``, ``network``, ``from``, ``to``,
+    ``granularity``), after a rebuild of the brand's aggregates, so that every event sent so far
+    counts. Your metric is in its ``metrics``, computed as in production::
+
+        card = tribeops_scorecard(brand["id"], campaign_id=campaign["id"])
+        mine = {m["name"]: m for m in card["metrics"]}["my_metric"]
+        assert (mine["numerator"], mine["denominator"]) == (2, 3) and card["errors"] == []
+    """
+
+    def scorecard(brand_id: str, timeout: float = 30.0, **params: str) -> dict[str, Any]:
+        job = tribeops_client.post("/v1/jobs", json={"kind": "scorecards.rebuild", "params": {"brand_id": brand_id}},
+                                   headers=tribeops_headers)
+        assert job.status_code == 202, job.text
+        deadline = time.monotonic() + timeout
+        while True:
+            state = tribeops_client.get(job.headers["location"], headers=tribeops_headers).json()
+            if state["status"] in ("succeeded", "failed"):
+                break
+            assert time.monotonic() < deadline, f"the rebuild did not finish in {timeout} s: {state}"
+            time.sleep(0.1)
+        assert state["status"] == "succeeded", state
+        response = tribeops_client.get("/v1/scorecards", params={"brand_id": brand_id, **params},
+                                       headers=tribeops_headers)
+        assert response.status_code == 200, response.text
+        card: dict[str, Any] = response.json()
+        return card
+
+    return scorecard

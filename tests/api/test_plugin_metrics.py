@@ -148,3 +148,52 @@ def test_a_target_on_a_metric_whose_plugin_is_gone_is_told(database_url: str, ne
     assert "likes_again" not in values(card)
     assert card["errors"] == ["The campaign's target on 'likes_again' is not shown: no metric of that name is "
                               "registered (its plugin may have been removed)."]
+
+
+class EventsPlugin:
+    __name__ = "probe_events"
+
+    @hookimpl
+    def register_metrics(self, register: Any) -> None:
+        async def from_events(ctx: Any) -> MetricResult:
+            count = await ctx.scalar("SELECT COUNT(*) FROM {events} e WHERE e.origin = 'member' "
+                                     "AND e.kind = 'comment' AND e.text LIKE :word", word="%roast%")
+            return MetricResult(count)
+
+        async def from_rollups(ctx: Any) -> MetricResult:
+            return MetricResult(await ctx.rollup("n", ("comment",), "member"))
+
+        for name, compute in (("comments_from_events", from_events), ("comments_from_rollups", from_rollups)):
+            register(Metric(name=name, family="vanity", description="-", formula="-", unit="comments",
+                            compute=compute))
+
+
+def test_events_read_through_their_placeholder_are_the_scopes_own(database_url: str, new_key: Any) -> None:
+    headers = bearer(new_key())
+    with TestClient(create_app(Settings(database_url=database_url, key_cache_seconds=0),
+                               plugins=[EventsPlugin()])) as c:
+        brand = c.post("/v1/brands", json={"name": "B", "handles": {"x": "acme"}}, headers=headers).json()["id"]
+        tribe = c.post("/v1/tribes", json={"brand_id": brand, "name": "Anna's", "rules": {"handles": ["anna"]}},
+                       headers=headers).json()["id"]
+        campaign = c.post("/v1/campaigns", json={"brand_id": brand, "name": "C", "mode": "pull"},
+                          headers=headers).json()["id"]
+        sent = [("anna", "x", campaign, "2026-03-02T00:00:00Z"), ("anna", "instagram", None, "2026-03-03T23:59:59Z"),
+                ("bob", "x", campaign, "2026-03-04T10:00:00Z"), ("bob", "x", None, "2026-03-09T00:00:00Z"),
+                ("carla", "instagram", campaign, "2026-03-10T12:00:00Z")]
+        comments = [{"id": f"c{i}", "brand_id": brand, "network": network, "kind": "comment",
+                     "actor": {"id": who, "handle": who}, "occurred_at": at, "text": "Lovely roast",
+                     **({"campaign_id": in_campaign} if in_campaign else {})}
+                    for i, (who, network, in_campaign, at) in enumerate(sent)]
+        assert c.post("/v1/events", json={"events": comments}, headers=headers).json()["accepted"] == 5
+        assert run_job(c, headers, brand)["status"] == "succeeded"
+        seen = {}
+        for scope in ({}, {"campaign_id": campaign}, {"tribe_id": tribe}, {"network": "instagram"},
+                      {"campaign_id": campaign, "network": "x"}, {"from": "2026-03-03", "to": "2026-03-09"}):
+            card = c.get("/v1/scorecards", params={"brand_id": brand, "from": "2026-03-01", "to": "2026-03-12",
+                                                   "granularity": "week", **scope}, headers=headers).json()
+            assert card["errors"] == [], card["errors"]
+            for point in [card, *card["series"]]:
+                got = values(point)
+                assert got["comments_from_events"] == got["comments_from_rollups"], (scope, point["period"])
+            seen[tuple(scope)] = values(card)["comments_from_events"]
+        assert list(seen.values()) == [5, 3, 2, 2, 2, 2]

@@ -127,13 +127,13 @@ def test_the_guide_gives_the_current_plugin_api_version() -> None:
     assert f'the API version (`"{PLUGIN_API_VERSION}"`)' in GUIDE.read_text()
 
 
-@pytest.mark.parametrize(("wanted", "works"), [("1.0", True), ("1.1", True), ("1.2", False), ("2.0", False),
-                                               ("0.9", False)])
+@pytest.mark.parametrize(("wanted", "works"), [("1.0", True), ("1.1", True), ("1.2", True), ("1.3", False),
+                                               ("2.0", False), ("0.9", False)])
 def test_require_api_accepts_older_minor_versions_of_this_major(wanted: str, works: bool) -> None:
     from tribeops.core.plugin_api import require_api
 
     if works:
         require_api(wanted)
     else:
-        with pytest.raises(RuntimeError, match=f"needs tribeops plugin API {wanted}; this tribeops has 1.1"):
+        with pytest.raises(RuntimeError, match=f"needs tribeops plugin API {wanted}; this tribeops has 1.2"):
             require_api(wanted)

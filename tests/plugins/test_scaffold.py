@@ -119,7 +119,7 @@ def test_the_scaffold_is_a_package_with_its_entry_point_and_tests(tmp_path: Path
     source = (target / "tribeops_reply_time" / "__init__.py").read_text()
     imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
     assert {m for m in imported if m and m.startswith("tribeops")} == {"tribeops.core.plugin_api"}
-    assert 'require_api("1.0")' in source
+    assert 'require_api("1.2")' in source
     for path in target.rglob("*.py"):
         compile(path.read_text(), str(path), "exec")
 

@@ -17,7 +17,7 @@ from tribeops.core.plugin_api import MetricResult
 from tribeops.core.tables import events
 from tribeops.testing.events import EventBuilder
 
-from tribeops_thanks import gratitude_share
+from tribeops_thanks import METRIC, gratitude_share
 
 MARCH = datetime(2026, 3, 1, tzinfo=timezone.utc)
 APRIL = datetime(2026, 4, 1, tzinfo=timezone.utc)
@@ -40,23 +40,6 @@ class FakeContext:
 
     async def rows(self, sql: str, **params: Any) -> Any:
         return await self.scalar(sql, **params)  # the answer given is the list of rows
-
-
-class DatabaseContext(FakeContext):
-    """Runs the metric's SQL on the test database, to prove the queries fit the ``events`` table."""
-
-    def __init__(self, settings: Any, brand_id: str) -> None:
-        super().__init__(brand_id=brand_id)
-        self.settings = settings
-
-    async def scalar(self, sql: str, **params: Any) -> Any:
-        db = Database.from_settings(self.settings)
-        try:
-            async with db.reading() as conn:
-                query = sa.text(sql).bindparams(*(sa.bindparam(k, v) for k, v in params.items()))
-                return (await conn.execute(query)).scalar()
-        finally:
-            await db.dispose()
 
 
 def _stored(settings: Any) -> dict[str, tuple[dict[str, Any], list[str] | None]]:
@@ -108,25 +91,31 @@ def test_stored_events_carry_the_gratitude_flag(tribeops_client: Any, tribeops_h
 def test_the_share_is_grateful_conversation_over_conversation() -> None:
     context = FakeContext(4, 1)
     assert asyncio.run(gratitude_share(context)) == MetricResult(0.25, 1, 4)
-    assert [params for _, params in context.queries] == [
-        {"brand_id": "brd_test", "period_from": MARCH, "period_to": APRIL}] * 2
+    # The scorecard's scope and period come with {events}: nothing to pass.
+    assert [("{events}" in sql, params) for sql, params in context.queries] == [(True, {})] * 2
 
 
 def test_no_conversation_means_no_value_rather_than_zero() -> None:
     assert asyncio.run(gratitude_share(FakeContext(0, 0))) == MetricResult(None, 0, 0)
 
 
-def test_the_queries_count_members_conversation_in_the_period(tribeops_client: Any, tribeops_headers: dict[str, str],
-                                                              tribeops_settings: Any,
-                                                              tribeops_brand: dict[str, Any]) -> None:
-    events_of = EventBuilder(tribeops_brand["id"], network="x", start=datetime(2026, 3, 2, tzinfo=timezone.utc))
+def test_the_scorecard_counts_members_conversation_in_its_scope_and_period(
+        tribeops_client: Any, tribeops_headers: dict[str, str], tribeops_brand: dict[str, Any],
+        tribeops_scorecard: Any) -> None:
+    brand = tribeops_brand["id"]
+    campaign = tribeops_client.post("/v1/campaigns", json={"brand_id": brand, "name": "Spring", "mode": "pull"},
+                                    headers=tribeops_headers).json()["id"]
+    events_of = EventBuilder(brand, network="x", start=datetime(2026, 3, 2, tzinfo=timezone.utc))
+    in_campaign = {"campaign_id": campaign}
     _post(tribeops_client, tribeops_headers, [
-        events_of.comment(actor="anna", text="Thank you!"),
+        events_of.comment(actor="anna", text="Thank you!", **in_campaign),
         events_of.reply(actor="marco", text="grazie!!"),
-        events_of.event("mention", actor="sara", text="@brand where do you ship?"),
+        events_of.event("mention", actor="sara", text="@brand where do you ship?", **in_campaign),
         events_of.post(actor="brand", text="Thanks everyone!"),  # the brand's own post: not members' conversation
         events_of.like(actor="luca"),  # not conversation
         events_of.comment(actor="anna", text="Thanks again", occurred_at="2026-02-10T10:00:00+00:00"),  # outside
     ])
-    result = asyncio.run(gratitude_share(DatabaseContext(tribeops_settings, tribeops_brand["id"])))
-    assert (result.numerator, result.denominator) == (2, 3)
+    for scope, parts in (({}, (2, 3)), ({"campaign_id": campaign}, (1, 2))):
+        card = tribeops_scorecard(brand, **{"from": "2026-03-01", "to": "2026-04-01"}, **scope)
+        share = {m["name"]: m for m in card["metrics"]}[METRIC]
+        assert (share["numerator"], share["denominator"]) == parts and card["errors"] == []

@@ -19,20 +19,20 @@ from tribeops.core.plugin_api import Enricher, Metric, MetricContext, MetricResu
 
 from .gratitude import is_grateful
 
-require_api("1.0")
+require_api("1.2")
 
 __version__ = "0.1.0"
 
 FIELD = "gratitude"
 METRIC = "gratitude_share"
 
+# {events}: the scorecard's scope (brand, and campaign, tribe, network when given) and period.
 _CONVERSATION = """
-    FROM events
-    WHERE brand_id = :brand_id AND origin = 'member' AND kind IN ('comment', 'reply', 'mention')
-      AND occurred_at >= :period_from AND occurred_at < :period_to"""
+    FROM {events} e
+    WHERE e.origin = 'member' AND e.kind IN ('comment', 'reply', 'mention')"""
 CONVERSATION_SQL = "SELECT COUNT(*)" + _CONVERSATION
-"""Members' comments, replies and mentions of the brand in the period: the denominator."""
-GRATEFUL_SQL = CONVERSATION_SQL + " AND CAST(enrichment ->> 'gratitude' AS TEXT) IN ('true', '1')"
+"""Members' comments, replies and mentions in the scope and period: the denominator."""
+GRATEFUL_SQL = CONVERSATION_SQL + " AND CAST(e.enrichment ->> 'gratitude' AS TEXT) IN ('true', '1')"
 """Those the enricher flagged (JSON true reads 'true' on PostgreSQL and 1 on SQLite): the numerator."""
 
 
@@ -43,9 +43,8 @@ def enrich(event: Mapping[str, Any]) -> dict[str, Any]:
 
 async def gratitude_share(ctx: MetricContext) -> MetricResult:
     """Grateful share of the members' conversation; None (not 0) when members said nothing."""
-    scope = {"brand_id": ctx.brand_id, "period_from": ctx.period_from, "period_to": ctx.period_to}
-    conversation = await ctx.scalar(CONVERSATION_SQL, **scope)
-    grateful = await ctx.scalar(GRATEFUL_SQL, **scope)
+    conversation = await ctx.scalar(CONVERSATION_SQL)
+    grateful = await ctx.scalar(GRATEFUL_SQL)
     return MetricResult.ratio(float(grateful or 0), float(conversation or 0))
 
 
