@@ -79,6 +79,13 @@ class Registry:
         if info is not None and len(info.errors) < 100:
             info.errors.append(message)
 
+    def remember_error(self, plugin: str, message: str) -> None:
+        """Keep ``message`` among the plugin's ``errors`` (already logged) unless it is there, up
+        to 100: what fails at each call (a metric, on every scorecard) is listed once."""
+        info = self.plugins.get(plugin)
+        if info is not None and len(info.errors) < 100 and message not in info.errors:
+            info.errors.append(message)
+
 
 def _names(value: str | None) -> set[str]:
     return {part.strip() for part in (value or "").split(",") if part.strip()}

@@ -179,6 +179,7 @@ async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tup
                 result = _checked(registered.plugin, name, result)
             if isinstance(result, PluginFailure):
                 failures.setdefault(result.brief(), []).append(period)
+                registry.remember_error(registered.plugin, result.brief())  # GET /v1/plugins shows it
                 if result.timed_out:
                     skip[name] = result.brief()
                 result = MetricResult(None)

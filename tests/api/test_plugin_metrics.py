@@ -117,6 +117,11 @@ def test_plugin_metrics_only_read_and_their_failures_are_brief(database_url: str
         assert "not the string 'like'" in errors["'letters'"]
         for error in card["errors"]:  # the driver's message, not the statement nor the values bound to it
             assert len(error) < 500 and "missing_column_150" not in error and brand not in error, error
+        # The plugin's errors list each failure once, however many scorecards met it.
+        c.get("/v1/scorecards", params=params, headers=headers)
+        listed = {p["name"]: p for p in c.get("/v1/plugins", headers=headers).json()["data"]}["probe_guard"]
+        assert "probe_guard: metric 'slow' timed out" in listed["errors"]
+        assert len(listed["errors"]) == len(set(listed["errors"]))
 
 
 class TargetedPlugin:
