@@ -56,9 +56,18 @@ def to_job(row: Any) -> Job:
 
 class JobService(Service):
     async def create(self, data: JobCreate) -> Job:
-        """Record a queued job (422 when the brand is not the caller's)."""
-        await self.require_brand(data.params.brand_id, "/params/brand_id")
-        return await self.get(await insert_job(self.conn, self.ws, data.kind, data.params.brand_id))
+        """Record a queued job (422 when the brand is not the caller's), or give the one already
+        waiting that does the same: a queued aggregation of the brand for an aggregation, a
+        queued rebuild for either (it counts everything). Requests that pile up while the
+        brand's run is under way so take one worker, not one each."""
+        brand_id = data.params.brand_id
+        await self.require_brand(brand_id, "/params/brand_id")
+        await advisory_locks(self.conn, SCHEDULE, [brand_id], shared=False)  # two requests at once: one job
+        covering = ["scorecards.rebuild"] + (["scorecards.aggregate"] if data.kind == "scorecards.aggregate" else [])
+        waiting = (await self.conn.execute(sa.select(J.id).where(
+            J.workspace_id == self.ws, J.subject == brand_id, J.status == "queued", J.kind.in_(covering))
+            .order_by(J.created_at).limit(1))).scalar()
+        return await self.get(waiting or await insert_job(self.conn, self.ws, data.kind, brand_id))
 
     async def get(self, job_id: str) -> Job:
         row = (await self.conn.execute(sa.select(t.jobs).where(J.workspace_id == self.ws, J.id == job_id))).first()

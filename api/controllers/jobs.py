@@ -27,8 +27,9 @@ class JobController(Controller):
                          data: Annotated[JobCreate, body(JOB_EXAMPLE, "The job to run.")],
                          idempotency_key: Annotated[str | None, IdempotencyKey] = None) -> Response[Job]:
         """Queue a job and answer at once: poll `Location` until `status` is `succeeded` or `failed`.
-        (Aggregations also run by themselves shortly after events arrive.) Retried with the same
-        `Idempotency-Key`, it answers the first job again rather than queue another."""
+        (Aggregations also run by themselves shortly after events arrive.) While the brand's same
+        job is waiting (or a rebuild, for an aggregation), it answers that job. Retried with the
+        same `Idempotency-Key`, it answers the first job again rather than queue another."""
 
         async def wake(job: Job) -> None:
             await runtime.queue.enqueue(job.id)  # a lost wake-up is sent again by the sweep

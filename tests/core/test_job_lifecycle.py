@@ -151,3 +151,26 @@ def test_a_job_whose_brand_was_deleted_fails_saying_so_without_a_traceback(
 def test_jobs_heartbeat_at_least_three_times_within_the_stale_delay() -> None:
     assert jobs.heartbeat_for(timedelta(seconds=30)) == timedelta(seconds=5)
     assert jobs.heartbeat_for(timedelta(seconds=3)) == timedelta(seconds=1)
+
+
+def test_a_job_asked_for_while_one_that_does_as_much_waits_is_that_one(database_url: str) -> None:
+    from tribeops.core.schemas.jobs import JobCreate, JobParams
+
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand = await workspace_with_brand(runtime)
+
+        async def ask(kind: str) -> str:
+            async with runtime.db.transaction() as conn:
+                return (await jobs.JobService(conn, caller).create(
+                    JobCreate(kind=kind, params=JobParams(brand_id=brand)))).id  # type: ignore[arg-type]
+
+        first = await ask("scorecards.aggregate")
+        assert await ask("scorecards.aggregate") == first
+        rebuild = await ask("scorecards.rebuild")
+        assert rebuild != first and await ask("scorecards.rebuild") == rebuild
+        await jobs.claim(runtime.db, first)  # running now: the next aggregation is the rebuild's
+        assert await ask("scorecards.aggregate") == rebuild
+        await jobs.claim(runtime.db, rebuild)
+        assert await ask("scorecards.aggregate") not in (first, rebuild)
+
+    run_scenario(database_url, scenario)
