@@ -47,6 +47,7 @@ async def _demo(settings: Settings, workspace: str, scale: float, host: str) -> 
             caller = await ensure_workspace(conn, workspace)
             brand, push, pull, _ = await demo.create_brand(conn, caller)
         loaded = await _load(runtime, caller, demo.events(brand, push, pull, scale))
+        await runtime.db.bulk_loaded("events")
         click.echo(f"Loaded {loaded} events for brand {brand}.", err=True)
         await _aggregate(runtime, settings, caller.workspace_id, brand)
         key = await issue_key(runtime.db, workspace, ["read"], "demo viewer")

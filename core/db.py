@@ -236,6 +236,19 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    async def bulk_loaded(self, *tables: str) -> None:
+        """After a bulk load: on PostgreSQL, the planner's statistics of ``tables`` brought up to
+        date at once. Autovacuum does it later, when it runs at all; until then the planner
+        guesses the new rows' numbers (an aggregation of 100 events after loading 300k took
+        12.6 s on such guesses, 0.07 s once analysed). SQLite's queries are written to be
+        planned well without statistics."""
+        if self.dialect != "postgresql":
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in tables:
+                await conn.exec_driver_sql(f"ANALYZE {table}")
+
     async def ping(self) -> None:
         async with self.reading() as conn:
             await conn.execute(sa.text("SELECT 1"))

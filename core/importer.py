@@ -70,6 +70,9 @@ class _Malformed:
 IN_FLIGHT = {"sqlite": 2, "postgresql": 4}
 
 
+ANALYZE_AFTER = 10_000  # events accepted by an import, after which the database's statistics are refreshed
+
+
 async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: int = 500,
                       progress: Callable[[int], None] = lambda n: None) -> ImportSummary:
     """Ingest every line of ``path``; ``progress`` is told how many bytes each batch consumed.
@@ -121,4 +124,6 @@ async def import_file(runtime: Runtime, caller: Caller, path: Path, batch_size: 
         for handle in out:
             handle.close()
     summary.rejected_file = str(rejected_path) if summary.rejected else None
+    if summary.accepted >= ANALYZE_AFTER:
+        await runtime.db.bulk_loaded("events")
     return summary
