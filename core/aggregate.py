@@ -238,6 +238,11 @@ WHOLE_BRAND = (" AND x.in_reply_to IS NOT NULL",
                True)
 
 
+# Whether a member's tribe membership ``tm`` counts for the event ``{e}`` (sent without a
+# tribe_id): set by hand, or given by the tribe's rules before the event came in.
+COUNTED_MEMBERSHIP = "(tm.source = 'manual' OR (tm.source = 'rule' AND tm.created_at <= {e}.ingested_at))"
+
+
 def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str, bool] | None = None,
            columns: tuple[str, ...] = FACT_COLUMNS) -> str:
     """Facts of the events matching ``selection`` (a condition on ``e``), one row per tribe
@@ -270,7 +275,7 @@ def _facts(d: Dialect, selection: str, tribes: bool, links: tuple[str, str, str,
         UNION ALL
         SELECT {out.format(tribe="tm.tribe_id")} FROM b
             JOIN tribe_members tm ON tm.workspace_id = b.workspace_id AND tm.member_id = b.member_id
-                AND (tm.source = 'manual' OR (tm.source = 'rule' AND tm.created_at <= b.ingested_at))
+                AND {COUNTED_MEMBERSHIP.format(e="b")}
             JOIN tribes tr ON tr.id = tm.tribe_id AND tr.brand_id = b.brand_id
             WHERE b.tribe_id IS NULL"""
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import tables as t
+from .aggregate import COUNTED_MEMBERSHIP
 from .errors import FieldError, NotFound, ValidationFailed
 from .extensions import FAMILIES, MetricResult
 from .plugins import Registry
@@ -102,8 +103,7 @@ class ScopeContext:
         if self.tribe_id:
             where.append("(e.tribe_id = :tribe_id OR (e.tribe_id IS NULL AND EXISTS (SELECT 1 FROM tribe_members tm "
                          "WHERE tm.workspace_id = e.workspace_id AND tm.member_id = e.member_id "
-                         "AND tm.tribe_id = :tribe_id AND (tm.source = 'manual' "
-                         "OR (tm.source = 'rule' AND tm.created_at <= e.ingested_at)))))")
+                         f"AND tm.tribe_id = :tribe_id AND {COUNTED_MEMBERSHIP.format(e='e')})))")
         columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
         return f"(SELECT {columns} FROM events e WHERE {' AND '.join(where)})"
 
@@ -172,16 +172,18 @@ async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tup
             failures[skip[name]].append(period)
         else:
             ctx._savepoint = None
-            result = await call(registered.plugin, f"metric {name!r}", metric.compute, ctx, timeout=METRIC_TIMEOUT)
+            what = f"metric {name!r}"
+            result = await call(registered.plugin, what, metric.compute, ctx, timeout=METRIC_TIMEOUT)
             if ctx._savepoint is not None:
                 await ctx._savepoint.rollback()
             if not isinstance(result, PluginFailure):
-                result = _checked(registered.plugin, name, result)
+                result = _checked(registered.plugin, what, result)
             if isinstance(result, PluginFailure):
-                failures.setdefault(result.brief(), []).append(period)
-                registry.remember_error(registered.plugin, result.brief())  # GET /v1/plugins shows it
+                brief = result.brief()
+                failures.setdefault(brief, []).append(period)
+                registry.remember_error(registered.plugin, brief)  # GET /v1/plugins shows it
                 if result.timed_out:
-                    skip[name] = result.brief()
+                    skip[name] = brief
                 result = MetricResult(None)
         comparison, target = targets.get(name, (None, None))
         values.append(MetricValue(
@@ -191,10 +193,10 @@ async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tup
     return values
 
 
-def _checked(plugin: str, name: str, result: Any) -> MetricResult | PluginFailure:
+def _checked(plugin: str, what: str, result: Any) -> MetricResult | PluginFailure:
     """``result`` as a :class:`MetricResult` of floats (a database's Decimal or int read as one),
-    or the failure of a metric that returned anything else, or a value that is not finite."""
-    what = f"metric {name!r}"
+    or the failure of a metric (``what``) that returned anything else, or a value that is not
+    finite."""
     if not isinstance(result, MetricResult):
         return PluginFailure(plugin, what, TypeError(f"returned {type(result).__name__}, not a MetricResult"))
     parts = []
@@ -212,15 +214,14 @@ def _checked(plugin: str, name: str, result: Any) -> MetricResult | PluginFailur
 
 
 def _failures(failures: dict[str, list[str]], periods: int) -> list[str]:
-    """The scorecard's ``errors``: each failure once, with the periods it happened over when
-    not all the ``periods`` computed (the whole one, then each of the series'), at most
-    :data:`MAX_ERRORS`."""
+    """The metrics' failures for the scorecard's ``errors``: each once, with the periods it
+    happened over when not all the ``periods`` computed (the whole one, then each of the series')."""
     out = []
     for brief, where in sorted(failures.items()):
         if len(where) < periods:
             brief += f" (over {where[0]}" + (f" and {len(where) - 1} more)" if len(where) > 1 else ")")
         out.append(brief)
-    return out[:MAX_ERRORS]
+    return out
 
 
 MAX_ERRORS = 100  # as the contract caps a scorecard's errors
@@ -263,15 +264,14 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
             series = [SeriesPoint(period=Period(start=a, end=b),
                                   metrics=await _metrics(context(a, b), registry, {}, failures, skip))
                       for a, b in buckets(start, end, granularity)]
-    errors = _failures(failures, 1 + len(series or []))
-    errors += [f"The campaign's target on {name!r} is not shown: no metric of that name is registered "
-               "(its plugin may have been removed)." for name in targets if name not in registry.metrics]
-    errors = errors[:MAX_ERRORS]
+    errors = _failures(failures, 1 + len(series or [])) + [
+        f"The campaign's target on {name!r} is not shown: no metric of that name is registered "
+        "(its plugin may have been removed)." for name in targets if name not in registry.metrics]
     state = (await conn.execute(sa.select(t.agg_state.c.fresh_as_of, t.agg_state.c.pending).where(
         t.agg_state.c.brand_id == scope.brand_id))).first()
     return Scorecard(scope=scope, period=Period(start=start, end=end), granularity=granularity, metrics=metrics,
                      series=series, fresh_as_of=state.fresh_as_of if state else None,
-                     pending=bool(state.pending) if state else False, errors=errors)
+                     pending=bool(state.pending) if state else False, errors=errors[:MAX_ERRORS])
 
 
 @asynccontextmanager
