@@ -41,10 +41,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from .db import SQLITE_CACHE_KIB, WAL_BACKSTOP_PAGES, Database, advisory_locks, try_advisory_lock
+from .db import SQLITE_CACHE_KIB, WAL_BACKSTOP_PAGES, Database, advisory_locks, process_alive, try_advisory_lock
 from .errors import NotFound
 from .services.context import utcnow
-from .similarity import MEGAPHONE, similarity
+from .similarity import MEGAPHONE, has_text, similarity
 from .tables import FACT_FLAGS, KIT_COPIES, MEMBER_SUMS, ROLLUP_SUMS, member_days, rollups
 
 ROLLUP_KEY = tuple(c.name for c in rollups.primary_key.columns)  # in the keys' order, as declared
@@ -101,7 +101,6 @@ def dialect_of(conn: AsyncConnection) -> Dialect:
 
 MESSAGE = "('reply', 'comment', 'mention', 'question')"
 REPLY = "('reply', 'comment', 'answer')"
-ACTIVE = "('reply', 'comment', 'share', 'mention', 'post', 'question', 'answer', 'vote')"
 LINKS = ("answered", "m2m_reply", "q_answered", "q_community", "answer_other_q")
 # Only member messages, replies and answers can have links.
 LINKABLE = "e.origin = 'member' AND e.kind IN ('reply', 'comment', 'mention', 'question', 'answer')"
@@ -131,7 +130,7 @@ def _own_parts(d: Dialect) -> dict[str, tuple[str | None, str | None]]:
         "positive_amp": (amplifies, f"NOT {{t}}.paid AND {d.positive}"),
         "mega_text": (amplifies, "{t}.kit_similarity IS NOT NULL"),
         "mega_copy": (amplifies, f"{{t}}.kit_similarity >= {MEGAPHONE}"),
-        "active": (f"{member} AND {{t}}.kind IN {ACTIVE}", None),
+        "active": (member, "{t}.active"),  # its kind's, decided when stored (see ``events.active``)
     }
 
 
@@ -398,8 +397,33 @@ async def _settled(conn: AsyncConnection, brand_id: str, *more: str) -> tuple[An
     """The brand's watermark and when a run or rebuild last settled it, then its ``more`` columns
     of ``agg_state``."""
     row = (await _exec(conn, f"SELECT {', '.join(('watermark', 'fresh_as_of', *more))} FROM agg_state "
-                             "WHERE brand_id = :b", {"b": brand_id})).one()
+                             "WHERE brand_id = :b", {"b": brand_id})).first()
+    if row is None:  # taken away with its brand, deleted during the run
+        raise NotFound("brand", brand_id)
     return (int(row[0]), *row[1:])
+
+
+# What a brand has besides its own rows (tribes, campaigns and connections go with it by cascade).
+BRAND_DATA = ("event_facts", *AGGREGATES, "events", "agg_state")
+
+
+async def forget_brand(conn: AsyncConnection, brand_id: str) -> None:
+    """Delete a brand's events, aggregates and state, after its run under way (PostgreSQL: its
+    lock), so that none of what that run writes is left behind."""
+    await advisory_locks(conn, ONE_RUN, [brand_id], shared=False)
+    for table in BRAND_DATA:
+        await _exec(conn, f"DELETE FROM {table} WHERE brand_id = :b", {"b": brand_id})
+
+
+async def forget_deleted_brands(conn: AsyncConnection) -> list[str]:
+    """Delete what is left of brands deleted meanwhile: a batch checked just before its brand
+    was deleted, and stored just after, leaves events and a pending state behind. Found through
+    the state (one row per brand); returns the brands."""
+    gone = [r[0] for r in await _exec(conn, "SELECT s.brand_id FROM agg_state s WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM brands b WHERE b.id = s.brand_id)", {})]
+    for brand_id in gone:
+        await forget_brand(conn, brand_id)
+    return gone
 
 
 async def _settle(conn: AsyncConnection, brand_id: str, until: Horizon, rebuilt: bool) -> None:
@@ -751,22 +775,12 @@ def _scratch_file(database: str) -> str:
     prefix = f"{name}-rebuild-"
     for left in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*")):
         pid = os.path.basename(left)[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with suppress(OSError):
                 os.remove(left)
     fd, path = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=".sqlite", dir=folder)
     os.close(fd)
     return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
 
 
 async def _attach(conn: AsyncConnection, path: str) -> None:
@@ -1034,16 +1048,16 @@ def _own_sums(d: Dialect, table: str, selection: str) -> tuple[list[str], list[s
     """How a rebuild sums ``table``'s own facts: the sums worked out event by event (``n``
     first), those that are the group's count (a fact fixed by kind and origin, where the key
     has both: rollups), and ``selection`` narrowed to the events that add anything (where every
-    own sum of the table has a condition on kind and origin: member-days)."""
+    own sum of the table has a condition: member-days)."""
     key, names = AGGREGATES[table]
     parts = _own_parts(d)
     own = [s for s in names if s not in LINKS]
     by_kind = {"kind", "origin"} <= set(key)
     counted = [s for s in own if by_kind and s in parts and parts[s][1] is None and parts[s][0] is not None]
     summed = ["n", *(s for s in names if s not in counted and s != "n")]
-    kinds = [parts[s][0] if s in parts else None for s in own]
-    if all(kinds):
-        selection += " AND (" + " OR ".join(f"({k.format(t='e')})" for k in kinds if k) + ")"
+    conditions = [" AND ".join(p.format(t="e") for p in parts[s] if p) if s in parts else "" for s in own]
+    if all(conditions):
+        selection += " AND (" + " OR ".join(f"({c})" for c in conditions) + ")"
     return summed, counted, selection
 
 
@@ -1208,7 +1222,7 @@ async def refresh_similarities(db: Database, ws: str, brand_id: str, chunk: int 
         updates, flips = [], []
         for r in rows:
             kit = kits.get(r.campaign_id)
-            value = round(similarity(r.text, kit), 4) if kit and r.text else None
+            value = round(similarity(r.text, kit), 4) if kit and has_text(r.text) else None
             if value != r.kit_similarity:
                 updates.append({"s": r.seq, "v": value})
                 if r.origin == "member" and _counted_as(value) != _counted_as(r.kit_similarity):

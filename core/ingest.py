@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import msgspec
@@ -36,13 +36,16 @@ from .plugins import Registry
 from .safety import PluginFailure, call, notify
 from .schemas.events import EventBatch, EventIn
 from .services.context import Caller, utcnow
-from .similarity import similarity
+from .similarity import has_text, similarity
 from .validation import collect_errors, nul_errors
 
 MAX_BATCH = 1000
 YIELD_EVERY = 50  # events enriched between two turns of the event loop
 COPYABLE = frozenset({"post", "share", "mention"})  # kinds that can repeat a kit message
 FUTURE_LIMIT = timedelta(days=1)
+# Nothing any network sends is older: a date before it is a client's mistake (a zero date, a
+# timestamp in the wrong unit) that would stretch every default scorecard period back to it.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 DISCLOSURE = re.compile(
     r"(?<!\w)#(ad|ads|adv|advertising|advertisement|sponsored|sponsor|sponsorizzato|sponsorizzata|"
     r"pubblicita|pubblicità|paidpartnership|partnership|collab|gifted)(?!\w)",
@@ -166,15 +169,15 @@ async def _complete(registry: Registry, caller: Caller, checked: _Checked,
         unique.setdefault(event.id, event)
     events = list(unique.values())
     rows = []
-    enrichers = _enrichers(registry)
+    enrichers, active = _enrichers(registry), registry.active_kinds()
     for i, event in enumerate(events):
         if i % YIELD_EVERY == YIELD_EVERY - 1:
             # Let the batch being written go on between its statements: it holds the write lock,
             # and would otherwise wait for this whole batch's enrichment (milliseconds).
             await asyncio.sleep(0)
-        row = _row(event, caller.workspace_id, _origin(event, refs["brands"][event.brand_id]), now)
+        row = _row(event, caller.workspace_id, _origin(event, refs["brands"][event.brand_id]), now, active)
         kit = refs["kits"].get(event.campaign_id) if event.campaign_id else None
-        if kit and event.text and event.kind in COPYABLE:
+        if kit and has_text(event.text) and event.kind in COPYABLE:
             row["kit_similarity"] = round(similarity(event.text, kit), 4)
         row["enrichment"], row["enrichment_errors"] = await _enrich(enrichers, row, event)
         rows.append(_own_values(row))
@@ -453,6 +456,8 @@ def _semantic_errors(event: EventIn, refs: dict[str, dict[str, Any]], kinds: set
         errors.append(FieldError("/kind", f"Unknown event kind {event.kind!r}; known: {', '.join(sorted(kinds))}."))
     if event.occurred_at > now + FUTURE_LIMIT:
         errors.append(FieldError("/occurred_at", "More than a day in the future."))
+    elif event.occurred_at < EARLIEST:
+        errors.append(FieldError("/occurred_at", "Before 2000-01-01: not a date any network gives."))
     return errors
 
 
@@ -527,7 +532,7 @@ def _origin(event: EventIn, handles: dict[str, str]) -> str:
 
 # member_id last: the one value known only once the batch is being stored.
 EVENT_COLUMNS = ("workspace_id", "id", "brand_id", "campaign_id", "tribe_id", "network", "kind", "origin", "paid",
-                 "actor_id", "actor_handle", "conversation_id", "post_id", "in_reply_to", "occurred_at",
+                 "active", "actor_id", "actor_handle", "conversation_id", "post_id", "in_reply_to", "occurred_at",
                  "value", "text", "attrs", "enrichment", "enrichment_errors", "kit_similarity", "ingested_at",
                  "member_id")
 _own_values = operator.itemgetter(*EVENT_COLUMNS[:-1])  # a row's values but member_id, in column order
@@ -546,11 +551,11 @@ _LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
 _STORED_SINCE = "SELECT json_group_array(id) FROM events WHERE seq > ?"
 
 
-def _row(event: EventIn, ws: str, origin: str, now: datetime) -> dict[str, Any]:
+def _row(event: EventIn, ws: str, origin: str, now: datetime, active: frozenset[str]) -> dict[str, Any]:
     return {
         "workspace_id": ws, "id": event.id, "brand_id": event.brand_id, "campaign_id": event.campaign_id,
         "tribe_id": event.tribe_id, "network": event.network, "kind": event.kind, "origin": origin,
-        "paid": bool(event.paid or (event.text and DISCLOSURE.search(event.text))),
+        "paid": bool(event.paid or (event.text and DISCLOSURE.search(event.text))), "active": event.kind in active,
         "actor_id": event.actor.id, "actor_handle": event.actor.handle, "conversation_id": event.conversation_id,
         "post_id": event.post_id, "in_reply_to": event.in_reply_to, "occurred_at": event.occurred_at,
         "value": event.value, "text": event.text, "attrs": event.attrs, "ingested_at": now, "kit_similarity": None,

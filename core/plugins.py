@@ -23,7 +23,7 @@ import pluggy
 from . import __version__, hookspecs
 from .connectors import Connector
 from .extensions import FAMILIES, AlertSink, Enricher, EventKind, Metric
-from .schemas.events import BUILTIN_KINDS
+from .schemas.events import ACTIVE_KINDS, BUILTIN_KINDS
 
 log = logging.getLogger("tribeops.plugins")
 T = TypeVar("T")
@@ -73,17 +73,23 @@ class Registry:
         """Every event kind ingest accepts: the built-ins and the registered ones."""
         return set(BUILTIN_KINDS) | set(self.event_kinds)
 
+    def active_kinds(self) -> frozenset[str]:
+        """The kinds by which a member takes part: the built-in ones and those registered ``active``."""
+        return frozenset(ACTIVE_KINDS) | {name for name, kind in self.event_kinds.items() if kind.item.active}
+
     def record_error(self, plugin: str, message: str) -> None:
         log.warning("plugin %s: %s", plugin, message)
-        info = self.plugins.get(plugin)
-        if info is not None and len(info.errors) < 100:
-            info.errors.append(message)
+        self._keep(plugin, message, again=True)
 
     def remember_error(self, plugin: str, message: str) -> None:
-        """Keep ``message`` among the plugin's ``errors`` (already logged) unless it is there, up
-        to 100: what fails at each call (a metric, on every scorecard) is listed once."""
+        """Keep ``message`` among the plugin's ``errors`` (already logged) unless it is there:
+        what fails at each call (a metric, on every scorecard) is listed once."""
+        self._keep(plugin, message, again=False)
+
+    def _keep(self, plugin: str, message: str, again: bool) -> None:
+        """Add ``message`` to the plugin's ``errors``, up to 100 (``again``: even if it is there)."""
         info = self.plugins.get(plugin)
-        if info is not None and len(info.errors) < 100 and message not in info.errors:
+        if info is not None and len(info.errors) < 100 and (again or message not in info.errors):
             info.errors.append(message)
 
 
@@ -108,7 +114,9 @@ def create_manager(load: str | None = None, disable: str | None = None,
             continue
         _register(pm, registry, importlib.import_module(module_name), module_name, __version__, builtin=True)
     allowed = None if load is None else _names(load)
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    installed = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    _check_lists(allowed or set(), disabled, installed, extra)
+    for ep in installed:
         dist = ep.dist.name if ep.dist else None
         if ep.name in disabled or (allowed is not None and ep.name not in allowed and dist not in allowed):
             continue
@@ -127,6 +135,22 @@ def create_manager(load: str | None = None, disable: str | None = None,
         raise PluginLoadError(f"plugin {pm.get_name(exc.plugin)!r}: {exc} (a misspelt hook name?)") from exc
     _collect(pm, registry)
     return pm, registry
+
+
+def _check_lists(load: set[str], disable: set[str], installed: list[Any], extra: Sequence[Any]) -> None:
+    """Every plugin named in the load and disable lists exists: a misspelt name would otherwise
+    leave a plugin out, or in, and its figures missing or wrong, without a word."""
+    names = {ep.name for ep in installed}
+    third = names | {ep.dist.name for ep in installed if ep.dist}
+    third |= {str(getattr(p, "__name__", None) or type(p).__name__) for p in extra}
+    short = {m.rsplit(".", 1)[1] for m in DEFAULT_PLUGINS}
+    problems = [f"{variable} names {', '.join(map(repr, sorted(unknown)))}, not an installed plugin"
+                for variable, unknown in (("TRIBEOPS_LOAD_PLUGINS", load - third),
+                                          ("TRIBEOPS_DISABLE_PLUGINS", disable - third - short - set(DEFAULT_PLUGINS)))
+                if unknown]
+    if problems:
+        raise PluginLoadError("; ".join(problems) + f" (third-party plugins installed: "
+                              f"{', '.join(sorted(names)) or 'none'}; built-in: {', '.join(sorted(short))}).")
 
 
 def _register(pm: pluggy.PluginManager, registry: Registry, plugin: Any, name: str, version: str | None,

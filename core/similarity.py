@@ -27,6 +27,11 @@ def kit_shingles(kit_message: str) -> frozenset[tuple[str, ...]]:
     return shingles(kit_message)
 
 
+def has_text(text: str | None) -> bool:
+    """Whether an event has a text to measure: blank (only spaces) is none, as for the enrichers."""
+    return bool(text) and not text.isspace()  # type: ignore[union-attr]
+
+
 def similarity(text: str, kit_message: str) -> float:
     """Jaccard similarity of the two texts' word shingles, in [0, 1]."""
     a, b = shingles(text), kit_shingles(kit_message)

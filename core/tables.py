@@ -191,6 +191,9 @@ events = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("origin", sa.String(8), nullable=False),
     sa.Column("paid", sa.Boolean(), nullable=False),
+    # Whether its kind counts as taking part (the built-in ones, and a plugin's registered
+    # ``active``), decided when it is stored, like ``paid`` and ``origin``.
+    sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("member_id", sa.String(32), nullable=False),
     sa.Column("actor_id", sa.String(200), nullable=False),
     sa.Column("actor_handle", sa.String(100), nullable=True),
@@ -357,6 +360,9 @@ jobs = sa.Table(
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
+    # The process running it, as "host:pid": one that is gone from this host is known at once,
+    # without waiting for its heartbeat to go stale.
+    sa.Column("owner", sa.String(300), nullable=True),
     sa.Column("result", JSON, nullable=True),
     sa.Column("errors", JSON, nullable=True),
     sa.Index(None, "workspace_id", "id"),

@@ -36,7 +36,9 @@ BRAND_POSTS = ("n", ("post",), "brand")
 
 
 async def followers_gained(ctx: MetricContext) -> MetricResult:
-    follows, unfollows = await ctx.rollup("n", ("follow",)), await ctx.rollup("n", ("unfollow",))
+    # Accounts following the brand: the brand's own follows (of others) gain it no follower.
+    follows = await ctx.rollup("n", ("follow",), origin="member")
+    unfollows = await ctx.rollup("n", ("unfollow",), origin="member")
     return MetricResult(follows - unfollows)
 
 
@@ -138,7 +140,7 @@ def _m(name: str, family: Any, unit: str, description: str, formula: str, comput
 
 METRICS = [
     _m("followers_gained", "vanity", "accounts", "New followers, net of those who left.",
-       "count(follow) - count(unfollow)", followers_gained),
+       "count(member follow) - count(member unfollow)", followers_gained),
     _m("impressions", "vanity", "impressions", "How often content was shown.", "sum(value) of impression",
        _count(("impression",), column="value")),
     _m("views", "vanity", "views", "How often content was viewed.", "sum(value) of view",
@@ -157,7 +159,8 @@ METRICS = [
        "Median time from a member message to the brand's first reply, over answered messages.",
        "median(first brand reply time - message time)", median_response_minutes),
     _m("active_members", "relationship", "members", "Distinct members who took part.",
-       "distinct members with a reply, comment, share, mention, post, question, answer or vote", active_members),
+       "distinct members with a reply, comment, share, mention, post, question, answer or vote (or an event "
+       "of a plugin's kind registered active)", active_members),
     _m("returning_members", "relationship", "members", "Active members who had also been active before the period.",
        "distinct active members also active before from", returning_members),
     _m("member_to_member_share", "relationship", "ratio", "Share of member replies that answer another member.",
@@ -176,7 +179,8 @@ METRICS = [
        _count(("post",), "member")),
     _m("after_campaign_activity", "relationship", "events",
        "Member activity on the campaign in the 30 days after it ended (campaign scope only).",
-       "count(member active events of the campaign in [ends_at, ends_at + 30 days))", after_campaign_activity),
+       "count(member active events of the campaign on the 30 whole UTC days after its last: from the day after "
+       "ends_at, or ends_at's own day when it ends at midnight; whatever the period)", after_campaign_activity),
     _m("pull_index", "pushpull", "ratio", "Share of threads that members started.",
        "threads started by members / all threads started (post, question or mention without in_reply_to)",
        _rate(("thread_start", (), "member"), ("thread_start", (), None))),

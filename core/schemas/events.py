@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal, Union
 
 import msgspec
@@ -13,6 +14,8 @@ BUILTIN_KINDS: tuple[str, ...] = (
     "follow", "unfollow", "impression", "view", "like", "share", "reply", "comment", "mention", "post", "vote",
     "click", "conversion", "question", "answer",
 )
+# The built-in kinds by which a member takes part (a plugin's kind does when registered ``active``).
+ACTIVE_KINDS: tuple[str, ...] = ("reply", "comment", "share", "mention", "post", "question", "answer", "vote")
 
 Count = Annotated[int, Meta(ge=0, le=10_000_000_000)]
 Ref = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -48,12 +51,18 @@ class EventIn(Strict):
     network: Network
     kind: KindName
     actor: Actor
-    occurred_at: Timestamp
+    occurred_at: Annotated[datetime, Meta(tz=True, description=(
+        "When it happened on the network: RFC 3339 date-time with a time zone, from 2000-01-01 to a day "
+        "from now."))]
     campaign_id: CampaignId | None = None
     tribe_id: TribeId | None = None
     conversation_id: Ref | None = None
-    post_id: Ref | None = None
-    in_reply_to: Ref | None = None
+    post_id: Annotated[str, Meta(min_length=1, max_length=200, description=(
+        "The network's id of this post, comment or message, which replies name in `in_reply_to`. Ids are "
+        "matched within the workspace whatever the network: where two networks could give the same id, "
+        "prefix them (`ig:123`)."))] | None = None
+    in_reply_to: Annotated[str, Meta(min_length=1, max_length=200, description=(
+        "The `post_id` this event answers, likes or shares."))] | None = None
     value: Annotated[float, Meta(ge=-1e12, le=1e12)] = 1.0
     text: Annotated[str, Meta(max_length=10_000)] | None = None
     paid: bool = False

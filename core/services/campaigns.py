@@ -70,6 +70,14 @@ class CampaignService(ResourceService[Campaign]):
             await self._link(campaign_id, data.brief.to_whom)
         return await self._update(campaign_id, values)
 
+    async def delete(self, campaign_id: str) -> None:
+        """Delete the campaign. Its events stay, and its kit message goes: the brand's next run
+        measures its copies against nothing (they stop counting for the megaphone index)."""
+        current = await self.get(campaign_id)
+        if current.kit_message:
+            await mark_pending(self.conn, self.ws, [current.brand_id], kit=True)
+        await super().delete(campaign_id)
+
     async def list_campaigns(self, *, limit: int, starting_after: str | None, brand_id: str | None,
                              tribe_id: str | None, status: str | None) -> Page[Campaign]:
         where: list[Any] = []

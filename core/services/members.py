@@ -99,13 +99,33 @@ class MemberService(Service):
             await self.conn.execute(sa.update(t.member_identities).where(*ws_other).values(member_id=member_id))
             await self.conn.execute(sa.update(t.events).where(E.workspace_id == self.ws, E.member_id == other_id)
                                     .values(member_id=member_id))
-            mine = set((await self.conn.execute(sa.select(TM.tribe_id).where(TM.member_id == member_id))).scalars())
-            await self.conn.execute(sa.delete(t.tribe_members).where(TM.member_id == other_id, TM.tribe_id.in_(mine)))
-            await self.conn.execute(sa.update(t.tribe_members).where(TM.member_id == other_id)
-                                    .values(member_id=member_id))
+            await self._merge_memberships(member_id, other_id)
             await self.conn.execute(sa.update(t.members).where(M.id == other_id)
                                     .values(merged_into=member_id, updated_at=utcnow()))
         return await self.get(member_id)
+
+    async def _merge_memberships(self, member_id: str, other_id: str) -> None:
+        """Give ``member_id`` ``other_id``'s tribes. In a tribe both are in, the one person's
+        membership is, whichever of the two survives: the later of their decisions by hand
+        (added or taken out), else the earlier match of the tribe's rules (it counts events from
+        then on, and this person was matched then)."""
+        rows = (await self.conn.execute(sa.select(TM.tribe_id, TM.member_id, TM.source, TM.created_at).where(
+            TM.workspace_id == self.ws, TM.member_id.in_((member_id, other_id))))).all()
+        by_tribe: dict[str, list[Any]] = {}
+        for row in rows:
+            by_tribe.setdefault(row.tribe_id, []).append(row)
+        for tribe_id, both in by_tribe.items():
+            if len(both) < 2:
+                continue
+            by_hand = [r for r in both if r.source != "rule"]
+            kept = max(by_hand, key=lambda r: r.created_at) if by_hand else min(both, key=lambda r: r.created_at)
+            await self.conn.execute(sa.update(t.tribe_members).where(TM.tribe_id == tribe_id,
+                                                                     TM.member_id == member_id)
+                                    .values(source=kept.source, created_at=kept.created_at))
+            await self.conn.execute(sa.delete(t.tribe_members).where(TM.tribe_id == tribe_id,
+                                                                     TM.member_id == other_id))
+        await self.conn.execute(sa.update(t.tribe_members).where(TM.workspace_id == self.ws, TM.member_id == other_id)
+                                .values(member_id=member_id))
 
     async def add_to_tribe(self, tribe_id: str, member_id: str) -> TribeMembership:
         """Put a member in a tribe by hand (this also lifts an earlier exclusion)."""

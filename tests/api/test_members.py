@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from tribeops.testing.events import EventBuilder
 
-from ..scoring import settled, values
+from ..scoring import run_job, settled, values
 
 
 def _send(client: TestClient[Any], headers: dict[str, str], events: list[dict[str, Any]]) -> None:
@@ -93,3 +94,40 @@ def test_tribe_edits_move_the_members_past_events(client: TestClient[Any], admin
     assert values(client.get("/v1/scorecards", params=scope, headers=admin).json())["active_members"] == 1
     assert client.delete(f"/v1/tribes/{tribe}/members/{bea}", headers=admin).status_code == 204
     assert values(client.get("/v1/scorecards", params=scope, headers=admin).json())["active_members"] == 0
+
+
+def _member(client: TestClient[Any], headers: dict[str, str], handle: str) -> str:
+    members = client.get("/v1/members", params={"limit": 100}, headers=headers).json()["data"]
+    return str(next(m["id"] for m in members if m["identities"][0]["handle"] == handle))
+
+
+@pytest.mark.parametrize("survivor", ["al", "bea"])
+def test_a_merge_keeps_the_persons_tribe_membership_whichever_survives(client: TestClient[Any],
+                                                                       admin: dict[str, str],
+                                                                       brand: dict[str, Any], survivor: str) -> None:
+    tribe = client.post("/v1/tribes", json={"brand_id": brand["id"], "name": "Taggers",
+                                            "rules": {"hashtags": ["tag"]}}, headers=admin).json()["id"]
+    ev = EventBuilder(brand["id"])
+    _send(client, admin, [ev.post(actor="bea", text="hello #tag"), ev.post(actor="al", text="hello")])
+    _send(client, admin, [ev.post(actor="al", text="me too #tag")])  # al matched one batch later
+    # A person added by hand, and their other account matched by the rules later.
+    _send(client, admin, [ev.post(actor="di", text="nothing to see")])
+    di = _member(client, admin, "di")
+    assert client.post(f"/v1/tribes/{tribe}/members", json={"member_id": di}, headers=admin).status_code == 200
+    _send(client, admin, [ev.post(actor="cy", text="and #tag")])
+    scope = {"brand_id": brand["id"], "tribe_id": tribe}
+    # bea's post, al's second, di's (added by hand: all of theirs), cy's.
+    assert values(settled(client, admin, scope))["ugc_posts"] == 4
+    pairs = [("al", "bea"), ("cy", "di")] if survivor == "al" else [("bea", "al"), ("di", "cy")]
+    for keep, other in pairs:
+        merged = client.post(f"/v1/members/{_member(client, admin, keep)}/merge",
+                             json={"member_id": _member(client, admin, other)}, headers=admin)
+        assert merged.status_code == 200, merged.text
+    # One person each now, matched by the rules with bea's post: al's first post, in that batch,
+    # counts too; di was added by hand: all of cy's count. Whichever account survives.
+    assert values(client.get("/v1/scorecards", params=scope, headers=admin).json())["ugc_posts"] == 5
+    memberships = {m["id"]: m for m in client.get("/v1/members", params={"tribe_id": tribe}, headers=admin
+                                                  ).json()["data"]}
+    assert len(memberships) == 2
+    run_job(client, admin, brand["id"], "scorecards.rebuild")
+    assert values(client.get("/v1/scorecards", params=scope, headers=admin).json())["ugc_posts"] == 5

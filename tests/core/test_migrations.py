@@ -70,6 +70,21 @@ def test_settings_from_env(name: str) -> None:
         Settings.from_env({name: "soon"})
 
 
+@pytest.mark.parametrize(("name", "raw", "problem"), [
+    ("TRIBEOPS_JOB_STALE_SECONDS", "0", "must be greater than 0"),
+    ("TRIBEOPS_JOB_STALE_SECONDS", "-30", "must be greater than 0"),
+    ("TRIBEOPS_JOB_STALE_SECONDS", "nan", "is not a finite number"),
+    ("TRIBEOPS_MAX_BODY_BYTES", "0", "must be greater than 0"),
+    ("TRIBEOPS_KEY_CACHE_SECONDS", "-1", "must be at least 0"),
+])
+def test_settings_refuse_numbers_out_of_range_naming_the_variable(name: str, raw: str, problem: str) -> None:
+    from tribeops.core.settings import Settings
+
+    with pytest.raises(ValueError, match=f"{name}: '{raw}' {problem}"):
+        Settings.from_env({name: raw})
+    assert Settings.from_env({"TRIBEOPS_KEY_CACHE_SECONDS": "0"}).key_cache_seconds == 0
+
+
 def test_sqlite_identities_bring_their_members_and_the_downgrade_takes_that_back(tmp_path: Any) -> None:
     import sqlite3
 

@@ -97,11 +97,22 @@ def test_an_empty_load_list_loads_no_third_party_plugin(monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize(("load", "expected"), [(None, {"third", "other"}), ("third", {"third"}),
-                                                (" other , nobody ", {"other"}), ("", set())])
+                                                (" other , third ", {"other", "third"}), ("", set())])
 def test_the_load_list_names_the_third_party_plugins_to_load(third_party: None, load: str | None,
                                                              expected: set[str]) -> None:
     _, registry = create_manager(load, None)
     assert set(registry.plugins) == set(DEFAULT_PLUGINS) | expected
+
+
+@pytest.mark.parametrize(("load", "disable", "named"), [
+    (" other , nobdy ", None, "TRIBEOPS_LOAD_PLUGINS names 'nobdy', not an installed plugin"),
+    (None, "scorng", "TRIBEOPS_DISABLE_PLUGINS names 'scorng', not an installed plugin"),
+])
+def test_a_plugin_list_naming_no_installed_plugin_stops_start_up(third_party: None, load: str | None,
+                                                                 disable: str | None, named: str) -> None:
+    with pytest.raises(PluginLoadError, match=named) as raised:
+        create_manager(load, disable)
+    assert "installed: other, third" in str(raised.value)
 
 
 @pytest.mark.parametrize("disable", [
