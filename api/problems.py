@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from tribeops.core.db import database_busy
 from tribeops.core.errors import Conflict, FieldError, NotFound, TribeopsError, ValidationFailed
 from tribeops.core.validation import escape
 
@@ -48,6 +49,8 @@ def _litestar_validation(request: Request[Any, Any, Any], exc: ValidationExcepti
         key = str(item.get("key", "")) if isinstance(item, dict) else ""
         source = getattr(item.get("source"), "value", None) or item.get("source") or "body" if isinstance(item, dict) else "body"
         message = str(item.get("message", "Invalid value.")) if isinstance(item, dict) else str(item)
+        if source == "header":  # named as sent: Idempotency-Key, not the handler's idempotency_key
+            key = "-".join(part.capitalize() for part in key.split("_"))
         pointer = "" if key in ("", "data") else "/" + "/".join(escape(k) for k in key.split("."))
         errors.append(FieldError(pointer, message, source))
     if not errors:  # malformed JSON and the like: not a field problem
@@ -68,16 +71,24 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
         return problem(400, exc.detail)
     if isinstance(exc, ValidationException):
         return _litestar_validation(request, exc)
+    if isinstance(exc, HTTPException) and exc.status_code == 413:
+        limit = request.app.state.tribeops.settings.max_body_bytes
+        return problem(413, f"The request body is larger than {limit} bytes, this server's limit "
+                            "(TRIBEOPS_MAX_BODY_BYTES).", headers=exc.headers)
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         detail = exc.detail if exc.detail and exc.detail != _TITLES.get(exc.status_code) else _default(exc.status_code)
         return problem(exc.status_code, detail, headers=exc.headers)
+    if database_busy(exc):
+        log.warning("%s %s: the database stayed locked by another writer (%s)", request.method, request.url.path, exc)
+        return problem(503, "The database is busy: another writer held it too long. Retry in a few seconds.",
+                       headers={"Retry-After": "5"})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "Something went wrong on our side; the request may be retried.")
 
 
 def _default(status: int) -> str:
     return {404: "No such resource.", 405: "This method is not allowed on this resource.",
-            413: "The request body is larger than the configured limit."}.get(status, _TITLES.get(status, "Error"))
+            }.get(status, _TITLES.get(status, "Error"))
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: handle}

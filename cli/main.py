@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,6 +58,17 @@ def main() -> None:
     """tribeops: brand conversation ops, over REST."""
 
 
+# Every line of the server, the worker and the demo with its time, level and logger, on stderr.
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+    "loggers": {name: {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+                for name in ("tribeops", "uvicorn", "uvicorn.error", "arq")},
+}
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -76,7 +89,7 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
         click.echo(f"Try: curl -H 'Authorization: Bearer {key}' http://{host}:{port}/v1/brands\n")
     click.echo(f"API docs: http://{host}:{port}/schema  (OpenAPI: /schema/openapi.json)", err=True)
     uvicorn.run("tribeops.cli.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", access_log=False)
+                log_level="info", access_log=False, log_config=LOG_CONFIG)
 
 
 @main.command()
@@ -87,6 +100,7 @@ def worker() -> None:
     """
     import contextlib
     import logging
+    import logging.config
     import time
 
     from arq.worker import Worker
@@ -94,7 +108,7 @@ def worker() -> None:
 
     from tribeops.workers.settings import worker_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(LOG_CONFIG)
     settings = _settings()
     create_manager(settings.load_plugins, settings.disable_plugins)  # the worker's runtime loads them again
     try:
@@ -134,6 +148,27 @@ def db_upgrade(revision: str) -> None:
     settings = _settings()
     upgrade(settings.database_url, revision)
     click.echo(f"Database at {revision}.", err=True)
+
+
+@db.command("backup")
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(destination: Path) -> None:
+    """Copy the SQLite database to DESTINATION (a new file), consistent even while `serve` runs.
+
+    A plain copy of the file is not: it misses what is still in its write-ahead log. On
+    PostgreSQL, use pg_dump.
+    """
+    from tribeops.core.db import backup_sqlite, sqlite_file
+
+    path = sqlite_file(_settings().database_url)
+    if path is None:
+        raise click.ClickException("Not a SQLite file database: on PostgreSQL, use pg_dump "
+                                   "(for instance: pg_dump --format=custom --file=tribeops.dump DBNAME).")
+    try:
+        size = backup_sqlite(path, str(destination))
+    except (FileExistsError, FileNotFoundError, sqlite3.Error) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Backed up {path} to {destination} ({size / 1e6:.1f} MB).", err=True)
 
 
 @main.group()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import pathlib
 import sqlite3
 import sys
 import threading
@@ -182,12 +185,8 @@ class Database:
 
     @property
     def sqlite_file(self) -> str | None:
-        """The SQLite database's file, which every connection of the pool opens; None for an
-        in-memory database (``:memory:``, or a URI with ``mode=memory``) or another dialect."""
-        url = self.engine.url
-        path = url.database if self.dialect == "sqlite" else None
-        memory = not path or path == ":memory:" or path.startswith("file::memory:") or url.query.get("mode") == "memory"
-        return None if memory else path
+        """The SQLite database's file, which every connection of the pool opens (see :func:`sqlite_file`)."""
+        return sqlite_file(self.engine.url)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -260,3 +259,44 @@ class Database:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
         await self.engine.dispose()
+
+
+def sqlite_file(url: str | sa.engine.URL) -> str | None:
+    """The SQLite database file of ``url``; None for an in-memory database (``:memory:``, or a
+    URI with ``mode=memory``) or another dialect."""
+    url = sa.engine.make_url(url)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    memory = not path or path == ":memory:" or path.startswith("file::memory:") or url.query.get("mode") == "memory"
+    return None if memory else path
+
+
+def database_busy(exc: BaseException) -> bool:
+    """SQLite's writer lock held past the busy timeout (by another process, a shell, a backup),
+    as SQLAlchemy raises it or as the driver does (batches of events are written through it)."""
+    driver = getattr(exc, "orig", None) if isinstance(exc, sa.exc.OperationalError) else exc
+    return isinstance(driver, sqlite3.OperationalError) and "database is locked" in str(driver)
+
+
+def backup_sqlite(source: str, destination: str) -> int:
+    """Copy the SQLite database file ``source`` to ``destination`` (a new file), consistent as
+    of one moment even while the service writes (``VACUUM INTO`` reads in one transaction, and
+    leaves out the log and free pages). Returns the copy's size in bytes."""
+    if os.path.exists(destination):
+        raise FileExistsError(f"{destination} already exists; give a new file")
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"no database at {source}")
+    uri = pathlib.Path(source).resolve().as_uri() + "?mode=ro"  # read only: never creates a file
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
+        conn.execute("VACUUM INTO ?", (destination,))
+    return os.path.getsize(destination)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

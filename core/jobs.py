@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol
@@ -20,12 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import aggregate
 from . import tables as t
-from .db import Database, advisory_locks
+from .db import Database, advisory_locks, process_alive
 from .errors import NotFound, TribeopsError
 from .ids import new_id
 from .pagination import paginate
 from .schemas.common import Page
-from .schemas.jobs import Job, JobCreate, JobParams
+from .schemas.jobs import Job, JobCreate, JobParams, JobResult
 from .services.context import Service, utcnow
 
 log = logging.getLogger("tribeops.jobs")
@@ -43,15 +45,17 @@ SCHEDULE = 7303  # advisory lock class: one scheduling pass at a time, across wo
 
 class JobQueue(Protocol):
     """Wakes a worker for a job; returns False when the wake-up could not be sent (the sweep
-    sends it again). ``attempt`` tells wake-ups of successive attempts apart."""
+    sends it again). ``attempt`` tells wake-ups of successive attempts apart, ``after`` the
+    wake-up a job gets when the job of its brand it waited for has ended (see :func:`claim`)."""
 
-    async def enqueue(self, job_id: str, attempt: int = 0) -> bool: ...
+    async def enqueue(self, job_id: str, attempt: int = 0, after: str | None = None) -> bool: ...
 
 
 def to_job(row: Any) -> Job:
     return Job(id=row.id, kind=row.kind, params=msgspec.convert(row.params, JobParams), status=row.status,
                attempts=row.attempts, created_at=row.created_at, started_at=row.started_at,
-               finished_at=row.finished_at, result=row.result, errors=row.errors)
+               finished_at=row.finished_at, result=None if row.result is None else msgspec.convert(row.result, JobResult),
+               errors=row.errors)
 
 
 class JobService(Service):
@@ -95,11 +99,25 @@ async def insert_job(conn: AsyncConnection, ws: str, kind: str, brand_id: str) -
 
 
 async def claim(db: Database, job_id: str) -> Any | None:
-    """Mark a queued job running; None when another worker got it first (or it is not queued)."""
+    """Mark a queued job running; None when another worker got it first (or it is not queued),
+    or when another job of its brand is running: it stays queued, and the worker that runs that
+    one wakes it when done (see :func:`execute`). Runs of a brand go one at a time anyway (see
+    :data:`~tribeops.core.aggregate.ONE_RUN`): a job that waited for the lock would hold a worker's
+    slot all that time, and a few requests during one long rebuild would take every slot, the
+    workers' own scheduling tick included."""
     async with db.transaction() as conn:
+        subject = (await conn.execute(sa.select(J.subject).where(J.id == job_id, J.status == "queued"))).scalar()
+        if subject is None:
+            return None
+        await advisory_locks(conn, SCHEDULE, [subject], shared=False)  # two of the brand's jobs woken at once
+        running = (await conn.execute(sa.select(J.id).where(J.subject == subject, J.status == "running")
+                                      .limit(1))).scalar()
+        if running is not None:
+            log.debug("job %s waits for job %s of the same brand", job_id, running)
+            return None
         now = utcnow()
         result = await conn.execute(sa.update(t.jobs).where(J.id == job_id, J.status == "queued").values(
-            status="running", started_at=now, heartbeat_at=now, attempts=J.attempts + 1))
+            status="running", started_at=now, heartbeat_at=now, attempts=J.attempts + 1, owner=this_process()))
         if result.rowcount != 1:
             return None
         return (await conn.execute(sa.select(t.jobs).where(J.id == job_id))).one()
@@ -154,13 +172,15 @@ async def _give_back(db: Database, job_id: str, attempt: int) -> None:
 Check = Callable[[Any], Awaitable[list[str]]]
 
 
-async def execute(db: Database, job_id: str, check: Check | None = None, stale: timedelta = STALE) -> str | None:
+async def execute(db: Database, job_id: str, check: Check | None = None, stale: timedelta = STALE,
+                  queue: JobQueue | None = None) -> str | None:
     """Run one job if it can be claimed; returns its final status (None if not claimed).
 
     ``check`` runs after the work and returns problems to record beside the result (the
     metrics' plugin errors, for instance). It heartbeats often enough for the sweep's ``stale``
     delay (see :func:`heartbeat_for`). Cancelled (its worker stopping), the job is queued again
-    for another worker (see :func:`_give_back`).
+    for another worker (see :func:`_give_back`). Once it has ended, the next job of its brand
+    is woken through ``queue`` (one left waiting for it, see :func:`claim`).
     """
     row = await claim(db, job_id)
     if row is None:
@@ -180,11 +200,27 @@ async def execute(db: Database, job_id: str, check: Check | None = None, stale: 
         else:
             log.exception("job %s failed", job_id)
         await _finish(db, job_id, row.attempts, "failed", None, [f"{type(exc).__name__}: {exc}"[:2000]])
-        return "failed"
+        status = "failed"
+    else:
+        await _finish(db, job_id, row.attempts, "succeeded", result, errors)
+        status = "succeeded"
     finally:
         beat.cancel()
-    await _finish(db, job_id, row.attempts, "succeeded", result, errors)
-    return "succeeded"
+    if queue is not None:
+        await _wake_next(db, queue, row.subject, job_id)
+    return status
+
+
+async def _wake_next(db: Database, queue: JobQueue, subject: str, after: str) -> None:
+    """Wake the brand's oldest queued job, which may have been left waiting for ``after``."""
+    try:
+        async with db.reading() as conn:
+            following = (await conn.execute(sa.select(J.id, J.attempts).where(
+                J.subject == subject, J.status == "queued").order_by(J.created_at).limit(1))).first()
+        if following is not None:
+            await queue.enqueue(following.id, following.attempts, after=after)
+    except Exception as exc:  # noqa: BLE001 - the sweep wakes it later
+        log.warning("job %s: could not wake the next job of its brand (%s)", after, exc)
 
 
 async def wait(db: Database, job_id: str, timeout: float, interval: float = 0.5) -> str | None:
@@ -200,15 +236,31 @@ async def wait(db: Database, job_id: str, timeout: float, interval: float = 0.5)
         await asyncio.sleep(interval)
 
 
+def this_process() -> str:
+    """This process, as a job's ``owner``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def _gone(conn: AsyncConnection) -> list[str]:
+    """Running jobs whose process is gone from this host (killed, crashed): no need to wait for
+    their heartbeat to go stale. A restarted server runs its brand's job again at once."""
+    host = socket.gethostname() + ":"
+    rows = await conn.execute(sa.select(J.id, J.owner).where(J.status == "running",
+                                                             J.owner.startswith(host, autoescape=True)))
+    return [r.id for r in rows if r.owner[len(host):].isdigit() and not process_alive(int(r.owner[len(host):]))]
+
+
 async def sweep(db: Database, older_than: timedelta = STALE) -> list[tuple[str, int]]:
-    """Requeue jobs whose worker stopped heartbeating (fail those it stopped ``MAX_ATTEMPTS``
-    times: a job that takes its worker down would take the next one down too), forget jobs
-    finished more than ``RETENTION`` ago, and return every queued job waiting longer than
-    ``older_than`` (its wake-up may have been lost with Redis), to enqueue again."""
+    """Requeue jobs whose worker stopped heartbeating or whose process is gone from this host
+    (fail those it stopped ``MAX_ATTEMPTS`` times: a job that takes its worker down would take
+    the next one down too), forget jobs finished more than ``RETENTION`` ago, and return every
+    queued job waiting longer than ``older_than`` (its wake-up may have been lost with Redis),
+    and those just requeued, to enqueue again."""
     now = utcnow()
     cutoff = now - older_than
     async with db.transaction() as conn:
-        stale = [J.status == "running", J.heartbeat_at < cutoff]
+        gone = await _gone(conn)
+        stale = [J.status == "running", sa.or_(J.heartbeat_at < cutoff, J.id.in_(gone))]
         await conn.execute(sa.update(t.jobs).where(*stale, J.attempts >= MAX_ATTEMPTS).values(
             status="failed", finished_at=now,
             errors=[f"Gave up after {MAX_ATTEMPTS} attempts: each time, the worker running it stopped "
@@ -216,8 +268,10 @@ async def sweep(db: Database, older_than: timedelta = STALE) -> list[tuple[str, 
         await conn.execute(sa.update(t.jobs).where(*stale).values(status="queued"))
         await conn.execute(sa.delete(t.jobs).where(J.status.in_(("succeeded", "failed")),
                                                    J.finished_at < now - RETENTION))
-        rows = await conn.execute(sa.select(J.id, J.attempts).where(J.status == "queued", J.created_at < cutoff)
-                                  .order_by(J.created_at).limit(500))
+        for brand_id in await aggregate.forget_deleted_brands(conn):
+            log.info("forgot the events and aggregates left of deleted brand %s", brand_id)
+        rows = await conn.execute(sa.select(J.id, J.attempts).where(
+            J.status == "queued", sa.or_(J.created_at < cutoff, J.id.in_(gone))).order_by(J.created_at).limit(500))
         return [(r.id, r.attempts) for r in rows]
 
 
@@ -238,7 +292,9 @@ async def schedule_pending(db: Database, debounce: timedelta = DEBOUNCE, max_del
         await advisory_locks(conn, SCHEDULE, ["schedule"], shared=False)
         now = utcnow()
         settled = sa.or_(s.touched_at < now - debounce, s.fresh_as_of.is_(None), s.fresh_as_of < now - max_delay)
+        # A brand deleted meanwhile has nothing left to aggregate (its job would fail, tick after tick).
+        exists = sa.select(t.brands.c.id).where(t.brands.c.id == s.brand_id)
         due = (await conn.execute(sa.select(s.workspace_id, s.brand_id, s.rebuild).where(
-            s.pending == 1, settled, ~sa.exists(busy)))).all()
+            s.pending == 1, settled, ~sa.exists(busy), sa.exists(exists)))).all()
         return [await insert_job(conn, row.workspace_id, "scorecards.rebuild" if row.rebuild else
                                  "scorecards.aggregate", row.brand_id) for row in due]

@@ -23,15 +23,19 @@ class InProcessRunner:
     def __init__(self, db: Database, check: Check | None = None, tick: float = 1.0, stale: float = 30.0) -> None:
         self.db, self.check, self.tick, self.stale = db, check, tick, timedelta(seconds=stale)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._waiting: set[str] = set()  # the jobs in the queue
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
-    async def enqueue(self, job_id: str, attempt: int = 0) -> bool:
-        self._queue.put_nowait(job_id)
+    async def enqueue(self, job_id: str, attempt: int = 0, after: str | None = None) -> bool:
+        if job_id not in self._waiting:  # the sweep wakes a job at every tick while it waits
+            self._waiting.add(job_id)
+            self._queue.put_nowait(job_id)
         return True
 
     async def start(self) -> None:
         self._queue, self._stopping = asyncio.Queue(), asyncio.Event()  # bound to the loop that serves
+        self._waiting = set()
         self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._worker())]
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -76,7 +80,8 @@ class InProcessRunner:
     async def _worker(self) -> None:
         while not self._stopping.is_set():
             job_id = await self._queue.get()
+            self._waiting.discard(job_id)
             try:
-                await execute(self.db, job_id, self.check, self.stale)
+                await execute(self.db, job_id, self.check, self.stale, self)
             except Exception:  # noqa: BLE001
                 log.exception("job %s could not run", job_id)

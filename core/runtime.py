@@ -10,6 +10,7 @@ from typing import Any
 import pluggy
 import sqlalchemy as sa
 
+from . import scorecards
 from . import tables as t
 from .db import Database
 from .idempotency import purge
@@ -22,6 +23,7 @@ from .settings import Settings
 
 
 log = logging.getLogger("tribeops")
+CHECK_TIMEOUT = 5.0  # seconds each metric has in the check after a job
 
 
 class Runtime:
@@ -58,14 +60,17 @@ class Runtime:
     async def check_metrics(self, job: Any) -> list[str]:
         """After a job: run every metric on the brand's latest day with data and return the failures
         (a plugin's metric that raised, say), so the job's result shows them. One day, not the whole
-        history: automatic aggregations follow every ingest and must stay cheap."""
+        history, and each metric given :data:`CHECK_TIMEOUT` seconds, not a scorecard's minute:
+        automatic aggregations follow every ingest and must stay cheap, and one slow metric would
+        otherwise hold up every job (on the embedded default, every brand's)."""
         brand_id = job.params["brand_id"]
         async with self.db.reading() as conn:
             last = (await conn.execute(sa.select(sa.func.max(t.rollups.c.day)).where(
                 t.rollups.c.brand_id == brand_id, t.rollups.c.tribe == "*"))).scalar()
             day = date.fromisoformat(last) if last else datetime.now(timezone.utc).date()
             card = await build(conn, self.registry, Caller(workspace_id=job.workspace_id, cursor_secret=""),
-                               Scope(brand_id=brand_id), day, day + timedelta(days=1), "total")
+                               Scope(brand_id=brand_id), day, day + timedelta(days=1), "total",
+                               min(CHECK_TIMEOUT, scorecards.METRIC_TIMEOUT))
         return card.errors
 
     async def close(self) -> None:

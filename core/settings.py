@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 
@@ -28,6 +29,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     disable_plugins: str | None = None
     """Comma list of plugins (built-in or not) to skip."""
 
+    # The numbers that must be above 0 (those left out must not be below it).
+    POSITIVE = frozenset({"max_body_bytes", "idempotency_ttl_hours", "job_stale_seconds"})
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read ``TRIBEOPS_*`` variables; a bad value raises ``ValueError`` naming the variable."""
@@ -39,7 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             # An empty TRIBEOPS_LOAD_PLUGINS means "no third-party plugins", not "unset".
             if raw is None or (raw == "" and field.name != "load_plugins"):
                 continue
-            values[field.name] = _parse(name, raw, field.type)
+            values[field.name] = value = _parse(name, raw, field.type)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                _check(name, raw, value, positive=field.name in cls.POSITIVE)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -59,3 +65,10 @@ def _parse(name: str, raw: str, type_: object) -> object:
     except ValueError:
         raise ValueError(f"{name}: cannot read {raw!r} as {getattr(type_, '__name__', type_)}") from None
     return raw
+
+
+def _check(name: str, raw: str, value: float, positive: bool) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: {raw!r} is not a finite number")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"{name}: {raw!r} must be {'greater than' if positive else 'at least'} 0")

@@ -45,6 +45,33 @@ def require(service: str) -> None:
     pytest.skip(message)
 
 
+def own_postgres_database(url: str, suffix: str) -> str:
+    """A database beside ``url``'s, named after it with ``_suffix``, created if missing; its URL.
+
+    A suite whose workers must be the only ones at work takes one: the rest of the tests leave
+    apps running on the shared database, and their in-process runners would schedule and run
+    the jobs of its brands too."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from tribeops.core.db import create_engine
+
+    own = make_url(url)
+    own = own.set(database=f"{own.database}_{suffix}")
+
+    async def run() -> None:
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            exists = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                         {"name": own.database})).scalar()
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+        await engine.dispose()
+
+    asyncio.run(run())
+    return own.render_as_string(hide_password=False)
+
+
 def reset_postgres(url: str) -> None:
     """Empty the test database: drop and recreate its public schema."""
     from sqlalchemy import text

@@ -26,12 +26,14 @@ class ArqQueue:
         self.url = url
         self._pool = pool
 
-    async def enqueue(self, job_id: str, attempt: int = 0) -> bool:
+    async def enqueue(self, job_id: str, attempt: int = 0, after: str | None = None) -> bool:
         try:
             if self._pool is None:
                 self._pool = await create_pool(redis_settings(self.url))
-            # One wake-up per attempt: arq refuses a second job with the same id while it exists.
-            await self._pool.enqueue_job(RUN_JOB, job_id, _job_id=f"{job_id}:{attempt}")
+            # One wake-up per attempt, and one more after each job of the brand it waited for:
+            # arq refuses a second job with the same id while it exists (or its result is kept).
+            wake_up = f"{job_id}:{attempt}" + (f":after:{after}" if after else "")
+            await self._pool.enqueue_job(RUN_JOB, job_id, _job_id=wake_up)
             return True
         except Exception as exc:  # noqa: BLE001 - Redis down: the sweep will try again
             log.warning("could not wake a worker for job %s: %s", job_id, exc)

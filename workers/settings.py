@@ -30,7 +30,7 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
     """Run one recorded job (a no-op when another worker already claimed it)."""
     runtime: Runtime = ctx["runtime"]
     return await execute(runtime.db, job_id, runtime.check_metrics,
-                         timedelta(seconds=runtime.settings.job_stale_seconds))
+                         timedelta(seconds=runtime.settings.job_stale_seconds), ctx["queue"])
 
 
 async def tick(ctx: dict[str, Any]) -> int:

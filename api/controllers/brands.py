@@ -11,7 +11,7 @@ from tribeops.core.schemas.common import Page
 from tribeops.core.services.brands import BrandService
 
 from ..creating import IdempotencyKey, create
-from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdParam, Limit, StartingAfter, body, problems
+from ..docs import CREATED, READ_ERRORS, WRITE_ERRORS, IdParam, Limit, StartingAfter, body, problems
 from ..auth import CallerDep
 from ..state import Runtime
 
@@ -23,7 +23,7 @@ class BrandController(Controller):
     tags = ["Brands"]
 
     @post(operation_id="createBrand", summary="Create a brand", opt={"scope": "write"}, status_code=201,
-          responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
+          responses=problems(*WRITE_ERRORS), response_headers=CREATED)
     async def create_brand(
         self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
         data: Annotated[BrandCreate, body(BRAND_EXAMPLE, "The brand to create.")],
@@ -57,6 +57,7 @@ class BrandController(Controller):
     @delete("/{brand_id:str}", operation_id="deleteBrand", summary="Delete a brand", opt={"scope": "write"},
             responses=problems(*READ_ERRORS))
     async def delete_brand(self, runtime: Runtime, caller: CallerDep, brand_id: BrandIdParam) -> None:
-        """Delete the brand with its tribes and campaigns."""
+        """Delete the brand with its tribes, campaigns and connections, its events and its
+        scorecards' aggregates; its members stay, as they are the workspace's."""
         async with runtime.db.transaction() as conn:
             await BrandService(conn, caller).delete(brand_id)

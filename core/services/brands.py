@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from .. import tables as t
+from ..aggregate import forget_brand, gate
 from ..ids import new_id
 from ..schemas.brands import Brand, BrandCreate, BrandIdentity, BrandUpdate
 from .resources import ResourceService, changes
@@ -30,3 +31,14 @@ class BrandService(ResourceService[Brand]):
         """Apply a partial update."""
         await self._row(brand_id)
         return await self._update(brand_id, changes(data))
+
+    async def delete(self, brand_id: str) -> None:
+        """Delete the brand, its tribes, campaigns and connections, its events and its
+        aggregates (its members stay: they are the workspace's). Batches of the brand in flight
+        are stored first (their gate), and its run under way ends first (see
+        :func:`~tribeops.core.aggregate.forget_brand`); a batch checked before and stored after
+        is swept later (:func:`~tribeops.core.aggregate.forget_deleted_brands`)."""
+        await self._row(brand_id)
+        await gate(self.conn, [brand_id], shared=False)
+        await forget_brand(self.conn, brand_id)
+        await super().delete(brand_id)

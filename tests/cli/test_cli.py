@@ -42,6 +42,33 @@ def test_db_upgrade_is_repeatable(tmp_path: Path) -> None:
     assert db.exists()
 
 
+def test_db_backup_copies_a_consistent_database_and_never_overwrites(tmp_path: Path) -> None:
+    import sqlite3
+
+    db, copy = tmp_path / "t.db", tmp_path / "backup.db"
+    assert _run(["keys", "create", "--workspace", "a", "--scope", "admin"], db).returncode == 0
+    # A write still in the log (as while serving), not yet in the database file.
+    live = sqlite3.connect(db)
+    live.execute("PRAGMA wal_autocheckpoint = 0")
+    live.execute("UPDATE workspaces SET name = 'renamed'")
+    live.commit()
+    result = _run(["db", "backup", str(copy)], db)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(copy) as backup:
+        assert backup.execute("SELECT name FROM workspaces").fetchall() == [("renamed",)]
+        assert backup.execute("SELECT count(*) FROM api_keys").fetchone() == (1,)
+    live.close()
+    again = _run(["db", "backup", str(copy)], db)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    missing = _run(["db", "backup", str(tmp_path / "other.db")], tmp_path / "nothere.db")
+    assert missing.returncode == 1 and "no database at" in missing.stderr
+    assert not (tmp_path / "nothere.db").exists() and not (tmp_path / "other.db").exists()
+    env = {**os.environ, "TRIBEOPS_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/test"}
+    elsewhere = subprocess.run(TRIBEOPS + ["db", "backup", str(tmp_path / "pg.db")], env=env, capture_output=True,
+                               text=True, timeout=120)
+    assert elsewhere.returncode == 1 and "pg_dump" in elsewhere.stderr
+
+
 def test_bad_settings_are_named(tmp_path: Path) -> None:
     env = {**os.environ, "TRIBEOPS_MAX_BODY_BYTES": "lots"}
     result = subprocess.run(TRIBEOPS + ["db", "upgrade"], env=env, capture_output=True, text=True, timeout=60)

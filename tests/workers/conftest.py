@@ -21,16 +21,19 @@ from tribeops.core.migrate import upgrade
 from tribeops.core.settings import Settings
 from tribeops.workers.queue import ArqQueue
 
-from ..services import POSTGRES_URL, REDIS_URL, in_ci, require
+from ..services import POSTGRES_URL, REDIS_URL, in_ci, own_postgres_database, require, reset_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pg_url() -> str:
+    """A database of the worker suites' own (see :func:`own_postgres_database`), emptied and migrated."""
     require("PostgreSQL")
-    upgrade(POSTGRES_URL)
-    return POSTGRES_URL
+    url = own_postgres_database(POSTGRES_URL, "workers")
+    reset_postgres(url)
+    upgrade(url)
+    return url
 
 
 @pytest.fixture

@@ -121,3 +121,21 @@ def test_redis_down_ingest_goes_on_and_jobs_run_once_it_is_back(pg_url: str, red
     redis["start"]()
     wait_for(lambda: _status(client, headers, job) == "succeeded", 90, "the job after Redis came back")
     wait_for(lambda: _card(client, headers, brand)["likes"] == 10, 30, "the scorecard")
+
+
+def test_a_job_left_waiting_for_its_brand_can_be_woken_again(redis_url: str) -> None:
+    from arq import create_pool
+
+    from tribeops.workers.queue import ArqQueue, redis_settings
+
+    async def scenario() -> list[int]:
+        queue, pool = ArqQueue(redis_url), await create_pool(redis_settings(redis_url))
+        try:
+            for after in (None, None, "job_before"):  # the sweep's repeat is one wake-up, the later one another
+                await queue.enqueue("job_waiting", 0, after=after)
+            return [await pool.exists(f"arq:job:{key}") for key in ("job_waiting:0", "job_waiting:0:after:job_before")]
+        finally:
+            await queue.close()
+            await pool.aclose()
+
+    assert asyncio.run(scenario()) == [1, 1]
