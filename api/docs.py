@@ -20,6 +20,7 @@ _DESCRIPTIONS = {
     413: "The request body is larger than the configured limit.",
     415: "The body is not JSON (`Content-Type` must be `application/json`).",
     422: "Validation failed; `errors` names each bad field with a JSON pointer.",
+    503: "The database is busy (SQLite: another writer held it too long); retry after `Retry-After` seconds.",
 }
 
 READ_ERRORS = (400, 401, 403, 404, 422)
@@ -27,11 +28,12 @@ WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
 
 
 def problems(*codes: int) -> dict[int, ResponseSpec]:
-    """Problem responses for ``codes``, as Litestar ``responses=``."""
+    """Problem responses for ``codes``, and 503 (any operation may meet a busy database), as
+    Litestar ``responses=``."""
     return {
         code: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=_DESCRIPTIONS[code],
                            generate_examples=False)
-        for code in codes
+        for code in dict.fromkeys((*codes, 503))
     }
 
 
@@ -39,7 +41,20 @@ def body(example: dict[str, Any], description: str) -> Any:
     return Body(description=description, examples=[Example(summary="Example", value=example)])
 
 
-LOCATION = [ResponseHeader(name="Location", description="URL of the created object.", documentation_only=True)]
+# The headers of a creating POST's answer, and of a job's while it has not finished.
+CREATED = [
+    ResponseHeader(name="Location", description="URL of the created object.", documentation_only=True,
+                   required=True),
+    ResponseHeader(name="Idempotent-Replayed", documentation_only=True,
+                   description="`true` when this answers a retry with the same `Idempotency-Key` (the first "
+                               "response, replayed); absent otherwise."),
+]
+RETRY_AFTER = ResponseHeader(name="Retry-After", documentation_only=True,
+                             description="While the job is `queued` or `running`: seconds to wait before polling it "
+                                         "again. Absent once it has finished.")
+# Schemas of those headers (any other is a bounded string).
+HEADER_SCHEMAS = {"Idempotent-Replayed": {"type": "string", "enum": ["true"]},
+                  "Retry-After": {"type": "integer", "minimum": 1, "maximum": 30}}
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100.")]
 StartingAfter = Annotated[

@@ -25,6 +25,7 @@ from litestar.routes import HTTPRoute
 
 from tribeops.core import __version__
 
+from .docs import HEADER_SCHEMAS
 from .problems import PROBLEM, Problem
 
 REF = "#/components/schemas/{name}"
@@ -78,8 +79,60 @@ def document(app: Litestar) -> dict[str, Any]:
                     body_types |= _finish_operation(op, handler)
     (_, components) = msgspec.json.schema_components(sorted(body_types, key=repr), ref_template=REF)
     doc.setdefault("components", {})["schemas"] = dict(sorted(components.items()))
+    _require_what_is_sent(doc, _omitting(body_types))
     _add_links(doc)
     return doc
+
+
+def _omitting(types_: set[Any]) -> set[str]:
+    """The names of the structs among (and inside) ``types_`` that leave out fields at their
+    default when encoded."""
+    names: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(info: Any) -> None:
+        if id(info) in seen:
+            return
+        seen.add(id(info))
+        if isinstance(info, msgspec.inspect.StructType):
+            if (typing.get_origin(info.cls) or info.cls).__struct_config__.omit_defaults:
+                names.add(info.cls.__name__)
+            for f in info.fields:
+                walk(f.type)
+        for attr in ("type", "item_type", "key_type", "value_type"):
+            if isinstance(getattr(info, attr, None), msgspec.inspect.Type):
+                walk(getattr(info, attr))
+        for inner in getattr(info, "types", ()):
+            walk(inner)
+
+    for info in msgspec.inspect.multi_type_info(list(types_)):
+        walk(info)
+    return names
+
+
+def _require_what_is_sent(doc: dict[str, Any], omitting: set[str]) -> None:
+    """Mark every property of an object only ever sent (never part of a request) as required:
+    the API encodes every field, defaults included, except those of ``omitting``. A client
+    generated from the document then types them as always there."""
+    schemas = doc["components"]["schemas"]
+    received: set[str] = set()
+    todo = [op["requestBody"] for item in doc["paths"].values() for op in item.values()
+            if isinstance(op, dict) and "requestBody" in op]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in received:
+                    received.add(name)
+                    todo.append(schemas[name])
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    for name, schema in schemas.items():
+        if name not in received and name not in omitting and schema.get("properties"):
+            schema["required"] = list(schema["properties"])
 
 
 def _finish_operation(op: dict[str, Any], handler: Any) -> set[Any]:
@@ -120,8 +173,11 @@ def _finish_operation(op: dict[str, Any], handler: Any) -> set[Any]:
     for param in op.get("parameters", []):
         schema = _tidy_parameter(param.get("schema", {}), param.get("required", False))
         param["schema"] = {**schema, **_msgspec_bounds(annotations.get(param["name"]))}
-    for header in (h for r in op.get("responses", {}).values() for h in r.get("headers", {}).values()):
-        header.setdefault("schema", {"type": "string", "maxLength": 2048})
+    for response in op.get("responses", {}).values():
+        if "headers" in response:  # in a stable order (Litestar gathers them in a set)
+            response["headers"] = dict(sorted(response["headers"].items()))
+        for name, header in response.get("headers", {}).items():
+            header["schema"] = HEADER_SCHEMAS.get(name, {"type": "string", "maxLength": 2048})
     return used
 
 

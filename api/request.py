@@ -85,9 +85,10 @@ def check_query(request: Request[Any, Any, Any]) -> None:
             errors.append(FieldError(f"/{name}", f"Given {len(values)} times; give it once.", "query"))
         errors += [FieldError(f"/{name}/{i}" if param.repeated else f"/{name}", message, "query")
                    for i, raw in enumerate(values) if (message := _query_value_error(raw, param.annotation))]
-        if param.repeated:
-            errors += [FieldError(f"/{name}/{i}", f"{raw!r} is given twice.", "query")
-                       for i, raw in enumerate(values) if raw in values[:i]]
+        if param.repeated:  # each value given more than once, at its first repeat
+            errors += [FieldError(f"/{name}/{i}", f"{raw!r} is given {values.count(raw)} times; give it once.",
+                                  "query")
+                       for i, raw in enumerate(values) if raw in values[:i] and raw not in values[values.index(raw) + 1:i]]
     if errors:
         raise ValidationFailed(errors)
 

@@ -152,7 +152,7 @@ def _met(value: float | None, comparison: str, target: float) -> bool | None:
 
 
 async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tuple[str, float]],
-                   failures: dict[str, list[str]], skip: dict[str, str]) -> list[MetricValue]:
+                   failures: dict[str, list[str]], skip: dict[str, str], timeout: float) -> list[MetricValue]:
     """Every metric over ``ctx``'s scope and period. A metric that fails is null, its failure
     added to ``failures`` (brief → the periods it failed over); one that timed out is in
     ``skip`` from then on (name → brief), and null without being called again (a series would
@@ -173,7 +173,7 @@ async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tup
         else:
             ctx._savepoint = None
             what = f"metric {name!r}"
-            result = await call(registered.plugin, what, metric.compute, ctx, timeout=METRIC_TIMEOUT)
+            result = await call(registered.plugin, what, metric.compute, ctx, timeout=timeout)
             if ctx._savepoint is not None:
                 await ctx._savepoint.rollback()
             if not isinstance(result, PluginFailure):
@@ -228,11 +228,13 @@ MAX_ERRORS = 100  # as the contract caps a scorecard's errors
 
 
 async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope: Scope, start: date | None,
-                end: date | None, granularity: Granularity) -> Scorecard:
-    """The scorecard of ``scope`` over [start, end) (bounds left out: see :func:`_period`)."""
+                end: date | None, granularity: Granularity, timeout: float | None = None) -> Scorecard:
+    """The scorecard of ``scope`` over [start, end) (bounds left out: see :func:`period`), each
+    metric given ``timeout`` seconds (:data:`METRIC_TIMEOUT` unless said)."""
     ws = caller.workspace_id
+    timeout = METRIC_TIMEOUT if timeout is None else timeout
     if conn.dialect.name == "postgresql":  # the database stops a runaway metric query, not a task cancel
-        await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(METRIC_TIMEOUT * 1000) // 2}")
+        await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout * 1000) // 2}")
         # Grouping a period's member-days by member hashes in memory instead of sorting on disk
         # (raised to 32MB for this read, never lowered).
         await conn.exec_driver_sql("SELECT set_config('work_mem', '32MB', true) "
@@ -244,10 +246,7 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
                                   brand_id=scope.brand_id)
     if scope.tribe_id:
         await _require(conn, ws, t.tribes, scope.tribe_id, "tribe", "/tribe_id", brand_id=scope.brand_id)
-    start, end = await _period(conn, scope, campaign, start, end)
-    if len(buckets(start, end, granularity)) > MAX_BUCKETS:
-        raise ValidationFailed([FieldError("/granularity", f"A series may have at most {MAX_BUCKETS} points; "
-                                                           "use a coarser granularity or a shorter period.", "query")])
+    start, end = await period(conn, scope, campaign, start, end, granularity)
     targets = {tg["metric"]: (tg["comparison"], tg["value"]) for tg in (campaign.targets if campaign else [])}
     failures: dict[str, list[str]] = {}
     skip: dict[str, str] = {}
@@ -258,11 +257,11 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
                             _day_start(a), _day_start(b), campaign.ends_at if campaign else None, memo)
 
     async with _read_only(conn):
-        metrics = await _metrics(context(start, end), registry, targets, failures, skip)
+        metrics = await _metrics(context(start, end), registry, targets, failures, skip, timeout)
         series = None
         if granularity != "total":
             series = [SeriesPoint(period=Period(start=a, end=b),
-                                  metrics=await _metrics(context(a, b), registry, {}, failures, skip))
+                                  metrics=await _metrics(context(a, b), registry, {}, failures, skip, timeout))
                       for a, b in buckets(start, end, granularity)]
     errors = _failures(failures, 1 + len(series or [])) + [
         f"The campaign's target on {name!r} is not shown: no metric of that name is registered "
@@ -303,23 +302,48 @@ def day_after(moment: datetime) -> date:
     return moment.date() if moment.time() == time() else moment.date() + timedelta(days=1)
 
 
-async def _period(conn: AsyncConnection, scope: Scope, campaign: Any, start: date | None,
-                  end: date | None) -> tuple[date, date]:
+async def period(conn: AsyncConnection, scope: Scope, campaign: Any, start: date | None, end: date | None,
+                 granularity: Granularity = "total") -> tuple[date, date]:
     """[start, end): the bounds the client gave, each other one the campaign's, else the
     first or last day of the scope's data.
 
     Only a bound the client gave can be refused. A defaulted one never contradicts it: a
     campaign bound on its wrong side gives way to the data's, and where that is too, the
     period is the day next to the given bound. Nor does a defaulted bound make the period span
-    more than ten years: the latest ten are kept (the first ten from a given ``from``), so one
-    event dated decades back leaves the scope's scorecard answerable."""
+    more than ten years, or the series more than :data:`MAX_BUCKETS` points: the latest are
+    kept (the first from a given ``from``), so one event dated years back leaves the scope's
+    scorecard, and its daily series, answerable."""
     if start is not None and end is not None:
         if end <= start:
             raise ValidationFailed([FieldError("/to", "to must be after from.", "query")])
         if (end - start).days > MAX_DAYS:
             raise ValidationFailed([FieldError("/to", "A period may span at most ten years "
                                                       f"({MAX_DAYS} days).", "query")])
+        if len(buckets(start, end, granularity)) > MAX_BUCKETS:
+            raise ValidationFailed([FieldError("/granularity", f"A series may have at most {MAX_BUCKETS} points; "
+                                               "use a coarser granularity or a shorter period.", "query")])
         return start, end
+    keep_first = start is not None  # and no end given
+    start, end = await _defaulted(conn, scope, campaign, start, end)
+    return fitted(start, end, granularity, keep_first)
+
+
+def fitted(start: date, end: date, granularity: Granularity, keep_first: bool) -> tuple[date, date]:
+    """[start, end) cut to ten years and :data:`MAX_BUCKETS` points, keeping the first or the latest."""
+    if (end - start).days > MAX_DAYS:
+        if keep_first:
+            end = start + timedelta(days=MAX_DAYS)
+        else:
+            start = end - timedelta(days=MAX_DAYS)
+    cut = buckets(start, end, granularity)
+    if len(cut) > MAX_BUCKETS:
+        start, end = (start, cut[MAX_BUCKETS - 1][1]) if keep_first else (cut[-MAX_BUCKETS][0], end)
+    return start, end
+
+
+async def _defaulted(conn: AsyncConnection, scope: Scope, campaign: Any, start: date | None,
+                     end: date | None) -> tuple[date, date]:
+    """:func:`period`'s bounds, one or both left out, before they are cut to length."""
     given_start, given_end = start, end
     if start is None and campaign is not None and campaign.starts_at:
         starts = campaign.starts_at.astimezone(timezone.utc).date()
@@ -337,11 +361,6 @@ async def _period(conn: AsyncConnection, scope: Scope, campaign: Any, start: dat
             end = start + timedelta(days=1)
         else:
             start = end - timedelta(days=1)
-    if (end - start).days > MAX_DAYS:
-        if given_end is None and given_start is not None:
-            end = start + timedelta(days=MAX_DAYS)
-        else:
-            start = end - timedelta(days=MAX_DAYS)
     return start, end
 
 
@@ -377,16 +396,31 @@ async def comparison_scopes(conn: AsyncConnection, caller: Caller, campaign_ids:
     ws = caller.workspace_id
     if brand_id:
         await _require(conn, ws, t.brands, brand_id, "brand", "/brand_id")
-    if campaign_ids:
-        rows = {r.id: r for r in await conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.brand_id).where(
-            t.campaigns.c.workspace_id == ws, t.campaigns.c.id.in_(campaign_ids)))}
-        wrong = [FieldError(f"/campaign_id/{i}", f"No campaign {cid!r} in this workspace.", "query")
-                 if cid not in rows else
-                 FieldError(f"/campaign_id/{i}", f"Campaign {cid!r} is not of brand {brand_id!r}.", "query")
-                 for i, cid in enumerate(campaign_ids) if cid not in rows or brand_id and rows[cid].brand_id != brand_id]
-        if wrong:
-            raise ValidationFailed(wrong)
-        return [Scope(brand_id=rows[cid].brand_id, campaign_id=cid, network=network) for cid in campaign_ids]
-    if not brand_id:
+    if not campaign_ids and not brand_id:
         raise ValidationFailed([FieldError("/brand_id", "Comparing tribes needs their brand_id.", "query")])
+    table, ids, kind = (t.campaigns, campaign_ids, "campaign") if campaign_ids else (t.tribes, tribe_ids, "tribe")
+    rows = {r.id: r for r in await conn.execute(sa.select(table.c.id, table.c.brand_id).where(
+        table.c.workspace_id == ws, table.c.id.in_(ids)))}
+    wrong = [FieldError(f"/{kind}_id/{i}", f"No {kind} {oid!r} in this workspace.", "query")
+             if oid not in rows else
+             FieldError(f"/{kind}_id/{i}", f"{kind.capitalize()} {oid!r} is not of brand {brand_id!r}.", "query")
+             for i, oid in enumerate(ids) if oid not in rows or brand_id and rows[oid].brand_id != brand_id]
+    if wrong:
+        raise ValidationFailed(wrong)
+    if campaign_ids:
+        return [Scope(brand_id=rows[cid].brand_id, campaign_id=cid, network=network) for cid in campaign_ids]
     return [Scope(brand_id=brand_id, tribe_id=tid, network=network) for tid in tribe_ids]
+
+
+async def compare(conn: AsyncConnection, registry: Registry, caller: Caller, campaign_ids: list[str],
+                  tribe_ids: list[str], brand_id: str | None, network: str | None, start: date | None,
+                  end: date | None, granularity: Granularity) -> list[Scorecard]:
+    """Scorecards side by side (see :func:`comparison_scopes`). Campaigns each keep their own
+    period; tribes, of one brand, share one, so that their figures and series line up: the
+    span of all their own periods, cut to length as one."""
+    scopes = await comparison_scopes(conn, caller, campaign_ids, tribe_ids, brand_id, network)
+    if tribe_ids and (start is None or end is None):
+        spans = [await period(conn, scope, None, start, end) for scope in scopes]
+        start, end = fitted(min(a for a, _ in spans), max(b for _, b in spans), granularity,
+                            keep_first=start is not None)
+    return [await build(conn, registry, caller, scope, start, end, granularity) for scope in scopes]

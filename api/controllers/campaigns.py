@@ -12,7 +12,7 @@ from tribeops.core.schemas.common import Page
 from tribeops.core.services.campaigns import CampaignService
 
 from ..creating import IdempotencyKey, create
-from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
+from ..docs import CREATED, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
 from ..auth import CallerDep
 from ..state import Runtime
 
@@ -24,7 +24,7 @@ class CampaignController(Controller):
     tags = ["Campaigns"]
 
     @post(operation_id="createCampaign", summary="Create a campaign", opt={"scope": "write"}, status_code=201,
-          responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
+          responses=problems(*WRITE_ERRORS), response_headers=CREATED)
     async def create_campaign(
         self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
         data: Annotated[CampaignCreate, body(CAMPAIGN_EXAMPLE, "The campaign to create.")],
@@ -65,5 +65,7 @@ class CampaignController(Controller):
     @delete("/{campaign_id:str}", operation_id="deleteCampaign", summary="Delete a campaign",
             opt={"scope": "write"}, responses=problems(*READ_ERRORS))
     async def delete_campaign(self, runtime: Runtime, caller: CallerDep, campaign_id: CampaignIdParam) -> None:
+        """Delete the campaign. Its events stay (in the brand's figures); its kit message goes, and
+        the copies of it stop counting for the megaphone index once the brand's next run is done."""
         async with runtime.db.transaction() as conn:
             await CampaignService(conn, caller).delete(campaign_id)

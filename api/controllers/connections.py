@@ -17,7 +17,7 @@ from tribeops.core.sync import SyncReport
 
 from ..auth import CallerDep
 from ..creating import IdempotencyKey, create
-from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
+from ..docs import CREATED, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
 from ..state import Runtime
 
 ConnectionIdParam = Annotated[str, IdParam]
@@ -28,7 +28,7 @@ class ConnectionController(Controller):
     tags = ["Connections"]
 
     @post(operation_id="createConnection", summary="Connect a brand's account", opt={"scope": "write"},
-          status_code=201, responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
+          status_code=201, responses=problems(*WRITE_ERRORS), response_headers=CREATED)
     async def create_connection(
         self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
         data: Annotated[ConnectionCreate, body(CONNECTION_EXAMPLE, "The connection to create.")],

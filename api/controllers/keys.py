@@ -11,7 +11,7 @@ from tribeops.core.schemas.keys import ApiKey, ApiKeyCreate, ApiKeyCreated
 from tribeops.core.services.workspaces import ApiKeyService
 
 from ..creating import IdempotencyKey, create
-from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdParam, Limit, StartingAfter, body, problems
+from ..docs import CREATED, READ_ERRORS, WRITE_ERRORS, IdParam, Limit, StartingAfter, body, problems
 from ..auth import CallerDep
 from ..state import Runtime
 
@@ -24,7 +24,7 @@ class ApiKeyController(Controller):
     tags = ["API keys"]
 
     @post(operation_id="createApiKey", summary="Create an API key", opt=ADMIN, status_code=201,
-          responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
+          responses=problems(*WRITE_ERRORS), response_headers=CREATED)
     async def create_api_key(
         self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
         data: Annotated[ApiKeyCreate, body({"name": "ingest from CRM", "scopes": ["ingest"]}, "The key to create.")],

@@ -10,7 +10,7 @@ from tribeops.core.schemas.plugins import Catalogue, ConnectorEntry, MetricEntry
 from ..docs import problems
 from ..state import Runtime
 
-ERRORS = problems(400, 401, 403)
+ERRORS = problems(400, 401, 403, 422)  # 422: a query parameter these do not have
 
 
 class PluginController(Controller):

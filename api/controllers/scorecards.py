@@ -53,14 +53,13 @@ class ScorecardController(Controller):
                       to: Day = None, granularity: FromQuery[Granularity] = "total") -> Comparison:
         """Scorecards side by side, each as `GET /v1/scorecards` gives it: several campaigns (each
         over its own period unless `from`/`to` are given; with `brand_id`, all of that brand), or
-        several tribes of `brand_id`; optionally on one `network`, with a series each."""
+        several tribes of `brand_id` (over one period, the span of theirs unless given, so that
+        their series line up); optionally on one `network`, with a series each."""
         if bool(campaign_id) == bool(tribe_id):
-            raise ValidationFailed([FieldError("/campaign_id", "Give campaign_id or tribe_id (repeated), not both.",
-                                               "query")])
-        cards = []
+            message = "Give campaign_id or tribe_id, not both." if campaign_id else \
+                "Give the campaigns (campaign_id) or the tribes (tribe_id) to compare, each repeated."
+            raise ValidationFailed([FieldError("/campaign_id", message, "query")])
         async with runtime.db.reading() as conn:
-            scopes = await scorecards.comparison_scopes(conn, caller, campaign_id or [], tribe_id or [], brand_id,
-                                                        network)
-            for scope in scopes:
-                cards.append(await scorecards.build(conn, runtime.registry, caller, scope, from_, to, granularity))
+            cards = await scorecards.compare(conn, runtime.registry, caller, campaign_id or [], tribe_id or [],
+                                             brand_id, network, from_, to, granularity)
         return Comparison(scorecards=cards)

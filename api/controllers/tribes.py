@@ -11,7 +11,7 @@ from tribeops.core.schemas.tribes import TRIBE_EXAMPLE, Tribe, TribeCreate, Trib
 from tribeops.core.services.tribes import TribeService
 
 from ..creating import IdempotencyKey, create
-from ..docs import LOCATION, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
+from ..docs import CREATED, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
 from ..auth import CallerDep
 from ..state import Runtime
 
@@ -23,7 +23,7 @@ class TribeController(Controller):
     tags = ["Tribes"]
 
     @post(operation_id="createTribe", summary="Create a tribe", opt={"scope": "write"}, status_code=201,
-          responses=problems(*WRITE_ERRORS), response_headers=LOCATION)
+          responses=problems(*WRITE_ERRORS), response_headers=CREATED)
     async def create_tribe(
         self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
         data: Annotated[TribeCreate, body(TRIBE_EXAMPLE, "The tribe to create.")],

@@ -35,8 +35,7 @@ def id_of(prefix: str, what: str) -> object:
     """An ``Annotated`` id type, e.g. ``id_of("brd", "brand")``."""
     return Annotated[
         str,
-        Meta(
-            min_length=30,
+        Meta(  # no min_length: a short value is then told the pattern, which shows what an id looks like
             max_length=30,
             pattern=f"^{prefix}_[0-9A-HJKMNP-TV-Z]{{26}}$",
             description=f"The id of a {what}.",

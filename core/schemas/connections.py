@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from .common import BrandId, Name, Network, Strict, Timestamp
+from .common import BrandId, Name, Network, Strict, Timestamp, id_of
 
-ConnectionId = Annotated[str, Meta(min_length=30, max_length=30, pattern="^con_[0-9A-HJKMNP-TV-Z]{26}$")]
+ConnectionId = id_of("con", "connection")
 Config = Annotated[dict[Annotated[str, Meta(max_length=64)], Any], Meta(max_length=50)]
 
 

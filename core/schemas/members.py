@@ -7,10 +7,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from .common import Network, Strict, Timestamp, TribeId
+from .common import Network, Strict, Timestamp, TribeId, id_of
 
-MemberId = Annotated[str, Meta(min_length=30, max_length=30, pattern="^mbr_[0-9A-HJKMNP-TV-Z]{26}$",
-                                examples=["mbr_01JD0000000000000000000000"])]
+MemberId = id_of("mbr", "member")
 Short = Annotated[str, Meta(max_length=200)]
 
 

@@ -73,6 +73,7 @@ def test_body_over_the_cap_is_413(database_url: str, new_key: Any) -> None:
         response = small.post("/v1/brands", json={"name": "x" * 150, "identity": {"values": ["y" * 90] * 20}},
                               headers=bearer(new_key()))
         _is_problem(response, 413)
+        assert response.json()["detail"].startswith("The request body is larger than 1024 bytes")
 
 
 def test_unexpected_errors_are_500_problems_without_internals(database_url: str) -> None:
@@ -87,6 +88,29 @@ def test_unexpected_errors_are_500_problems_without_internals(database_url: str)
         body = _is_problem(response, 500)
         assert "passwd" not in response.text and "SELECT" not in response.text and "Traceback" not in response.text
         assert body["detail"]
+
+
+def test_a_database_locked_by_another_writer_is_a_503_to_retry(database_url: str) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    @get("/locked", exclude_from_auth=True)
+    async def locked() -> None:
+        raise OperationalError("INSERT INTO events ...", {}, sqlite3.OperationalError("database is locked"))
+
+    @get("/locked-driver", exclude_from_auth=True)  # as batches of events, written through the driver, meet it
+    async def locked_driver() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    app = create_app(Settings(database_url=database_url))
+    app.register(locked)
+    app.register(locked_driver)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        for path in ("/locked", "/locked-driver"):
+            response = c.get(path)
+            body = _is_problem(response, 503)
+            assert response.headers["retry-after"] == "5" and "busy" in body["detail"] and "INSERT" not in response.text
 
 
 def test_nul_characters_are_refused_on_every_backend(client: TestClient[Any], admin: dict[str, str]) -> None:

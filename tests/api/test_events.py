@@ -40,13 +40,16 @@ def test_every_per_item_rejection_names_its_field(client: TestClient[Any], admin
         {**ev.like(), "campaign_id": campaign},
         {**ev.like(), "kind": "teleport"},
         {**ev.like(), "occurred_at": "2099-01-01T00:00:00Z"},
+        {**ev.like(), "occurred_at": "1970-01-01T00:00:00Z"},  # a zero timestamp
         {**ev.like(), "surprise": 1},
         ev.like(),
+        {**ev.like(), "occurred_at": "2000-01-01T00:00:00Z"},
     ]
     body = client.post("/v1/events", json={"events": items}, headers=admin).json()
-    assert body["accepted"] == 1
+    assert body["accepted"] == 2
     assert [r["errors"][0]["pointer"] for r in body["rejected"]] == [
-        "/brand_id", "/campaign_id", "/kind", "/occurred_at", "/surprise"]
+        "/brand_id", "/campaign_id", "/kind", "/occurred_at", "/occurred_at", "/surprise"]
+    assert body["rejected"][4]["errors"][0]["message"] == "Before 2000-01-01: not a date any network gives."
 
 
 def test_malformed_envelopes_store_nothing(client: TestClient[Any], admin: dict[str, str],

@@ -22,6 +22,13 @@ def test_same_key_same_body_replays_and_creates_nothing(client: TestClient[Any],
     assert _count(client, admin) == 1
 
 
+def test_a_malformed_key_is_named_as_the_header_it_came_in(client: TestClient[Any], admin: dict[str, str]) -> None:
+    for key in ("", "k" * 256):
+        response = client.post("/v1/brands", json={"name": "Acme"}, headers={**admin, "Idempotency-Key": key})
+        assert response.status_code == 422, key
+        assert [(e["pointer"], e["in"]) for e in response.json()["errors"]] == [("/Idempotency-Key", "header")]
+
+
 def test_same_key_other_body_is_422(client: TestClient[Any], admin: dict[str, str]) -> None:
     headers = {**admin, "Idempotency-Key": "order-2"}
     assert client.post("/v1/brands", json={"name": "Acme"}, headers=headers).status_code == 201

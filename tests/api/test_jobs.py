@@ -38,6 +38,24 @@ def test_job_lifecycle_and_isolation(client: TestClient[Any], admin: dict[str, s
         assert [j["id"] for j in client.get("/v1/jobs", params=params, headers=admin).json()["data"]] == expected
 
 
+def test_a_job_says_when_to_poll_it_again_until_it_has_finished(client: TestClient[Any], admin: dict[str, str],
+                                                                brand: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from tribeops.api.controllers.jobs import retry_after
+    from tribeops.core.services.context import utcnow
+
+    created = client.post("/v1/jobs", json={"kind": "scorecards.rebuild", "params": {"brand_id": brand["id"]}},
+                          headers=admin)
+    assert created.status_code == 202 and created.json()["status"] == "queued"
+    assert created.headers["retry-after"] == "1"
+    job = run_job(client, admin, brand["id"], "scorecards.rebuild")  # the same job, coalesced, or a later one
+    assert "retry-after" not in client.get(f"/v1/jobs/{job['id']}", headers=admin).headers
+    # A long run is polled less often, never less than every 30 s.
+    assert [retry_after("running", utcnow() - timedelta(seconds=s)) for s in (0, 50, 100, 1000)] == [1, 10, 20, 30]
+    assert retry_after("failed", utcnow()) is None
+
+
 def test_scorecards_catch_up_without_any_job_request(client: TestClient[Any], admin: dict[str, str],
                                                      brand: dict[str, Any]) -> None:
     import time
@@ -102,3 +120,31 @@ def test_plugin_metrics_appear_like_built_ins_and_failures_are_reported(database
         catalogue = {m["name"]: m for m in c.get("/v1/metrics", headers=headers).json()["data"]}
         assert catalogue["likes_squared"]["plugin"] == "probe_metrics"
         assert catalogue["conversation_rate"]["plugin"] == "tribeops.plugins.metrics"
+
+
+class SlowMetricPlugin:
+    __name__ = "probe_slow"
+
+    @hookimpl
+    def register_metrics(self, register: Any) -> None:
+        async def slow(ctx: Any) -> MetricResult:
+            import asyncio
+
+            await asyncio.sleep(3600)
+            return MetricResult(1.0)
+
+        register(Metric(name="slow_metric", family="vanity", description="Takes an hour.", formula="-", unit="-",
+                        compute=slow))
+
+
+def test_the_check_after_a_job_gives_a_slow_metric_seconds_not_a_scorecards_minute(
+        database_url: str, new_key: Any, monkeypatch: Any) -> None:
+    from tribeops.core import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "CHECK_TIMEOUT", 0.2)  # a scorecard would wait METRIC_TIMEOUT, 60 s
+    app = create_app(Settings(database_url=database_url, key_cache_seconds=0), plugins=[SlowMetricPlugin()])
+    headers = bearer(new_key())
+    with TestClient(app) as c:
+        brand = c.post("/v1/brands", json={"name": "B"}, headers=headers).json()["id"]
+        job = run_job(c, headers, brand, timeout=20)
+        assert job["status"] == "succeeded" and job["errors"] == ["probe_slow: metric 'slow_metric' timed out"]

@@ -54,6 +54,7 @@ def conversation() -> list[dict[str, Any]]:
         _e("E21", "share", "kim", d + "17:11:00Z", "s2", "B2"),
         _e("E22", "follow", "lea", d + "18:00:00Z"), _e("E23", "follow", "max", d + "18:01:00Z"),
         _e("E24", "follow", "ned", d + "18:02:00Z"), _e("E25", "unfollow", "oli", d + "18:03:00Z"),
+        _e("E25b", "follow", "acme", d + "18:04:00Z"),  # the brand following someone: no follower gained
         _e("E26", "impression", "analytics", d + "20:00:00Z", value=100),
         _e("E27", "impression", "analytics", d + "20:01:00Z", value=50),
         _e("E28", "view", "analytics", d + "20:02:00Z", value=20),
@@ -202,6 +203,14 @@ def test_compare_campaigns_and_bad_scopes(client: TestClient[Any], admin: dict[s
                             ([("campaign_id", other), ("campaign_id", other)], "/campaign_id/1")):
         refused = client.get("/v1/scorecards/compare", params=params, headers=admin)
         assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == pointer, refused.text
+    repeated = client.get("/v1/scorecards/compare", params=[("campaign_id", other)] * 21, headers=admin).json()
+    assert [(e["pointer"], e["message"]) for e in repeated["errors"]] == [
+        ("/campaign_id/1", f"{other!r} is given 21 times; give it once.")]
+    neither = client.get("/v1/scorecards/compare", params={"brand_id": scored["brand"]}, headers=admin).json()
+    assert neither["errors"][0]["message"].startswith("Give the campaigns (campaign_id) or the tribes (tribe_id)")
+    tribes = client.get("/v1/scorecards/compare", params=[("brand_id", scored["brand"]), ("tribe_id", scored["tribe"]),
+                                                         ("tribe_id", "trb_x")], headers=admin)
+    assert tribes.status_code == 422 and tribes.json()["errors"][0]["pointer"] == "/tribe_id/1"
     unknown = client.get("/v1/scorecards/compare", params={"campaign_id": other, "brand_id": "brd_nope"},
                          headers=admin)
     assert unknown.status_code == 404
@@ -216,7 +225,7 @@ def test_compare_campaigns_and_bad_scopes(client: TestClient[Any], admin: dict[s
 def test_a_period_left_out_never_blames_a_bound_not_given(client: TestClient[Any], admin: dict[str, str],
                                                           scored: dict[str, Any]) -> None:
     brand, campaign = scored["brand"], scored["campaign"]
-    typo = _e("OLD1", "comment", "zed", "1900-09-15T08:07:00Z", "z1", None, "Dated a century back")
+    typo = _e("OLD1", "comment", "zed", "2001-09-15T08:07:00Z", "z1", None, "Dated decades back")
     sent = client.post("/v1/events", json={"events": [{**typo, "brand_id": brand}]}, headers=admin).json()
     assert sent["accepted"] == 1
     assert run_job(client, admin, brand)["status"] == "succeeded"
@@ -226,7 +235,7 @@ def test_a_period_left_out_never_blames_a_bound_not_given(client: TestClient[Any
         assert response.status_code == 200, response.text
         return response.json()["period"]
 
-    # The brand's data spans 1900 to 2026-03-15: its latest ten years (3,660 days).
+    # The brand's data spans 2001 to 2026-03-15: its latest ten years (3,660 days).
     assert period() == {"from": "2016-03-08", "to": "2026-03-16"}
     assert period(tribe_id=scored["tribe"]) == {"from": "2026-02-20", "to": "2026-03-16"}  # Anna's events only
     # One bound given: the other is the campaign's unless on its wrong side, then the data's.
@@ -241,6 +250,47 @@ def test_a_period_left_out_never_blames_a_bound_not_given(client: TestClient[Any
     too_long = client.get("/v1/scorecards", params={"brand_id": brand, "from": "1900-01-01", "to": "2026-01-01"},
                           headers=admin)
     assert too_long.status_code == 422 and too_long.json()["errors"][0]["pointer"] == "/to"
+
+
+def test_compared_tribes_share_one_period_so_that_their_series_line_up(
+        client: TestClient[Any], admin: dict[str, str], scored: dict[str, Any]) -> None:
+    brand = scored["brand"]
+    later = client.post("/v1/tribes", json={"brand_id": brand, "name": "Latecomers"}, headers=admin).json()["id"]
+    event = {**_e("LATE1", "comment", "zoe", "2026-04-15T10:00:00Z", "z9", "B1", "Back again"), "brand_id": brand,
+             "tribe_id": later}
+    assert client.post("/v1/events", json={"events": [event]}, headers=admin).json()["accepted"] == 1
+    assert run_job(client, admin, brand)["status"] == "succeeded"
+    alone = [client.get("/v1/scorecards", params={"brand_id": brand, "tribe_id": tribe}, headers=admin).json()["period"]
+             for tribe in (scored["tribe"], later)]
+    assert alone == [{"from": "2026-02-20", "to": "2026-03-16"}, {"from": "2026-04-15", "to": "2026-04-16"}]
+    cards = client.get("/v1/scorecards/compare", params=[("brand_id", brand), ("tribe_id", scored["tribe"]),
+                                                         ("tribe_id", later), ("granularity", "week")],
+                       headers=admin).json()["scorecards"]
+    assert [c["period"] for c in cards] == [{"from": "2026-02-20", "to": "2026-04-16"}] * 2
+    assert [[p["period"] for p in c["series"]] for c in cards][0] == [p["period"] for p in cards[1]["series"]]
+    assert [values(c)["active_members"] for c in cards] == [1, 1]
+
+
+def test_a_series_over_a_period_left_out_keeps_its_latest_points(client: TestClient[Any],
+                                                                  admin: dict[str, str]) -> None:
+    brand = client.post("/v1/brands", json={"name": "Old", "handles": {"x": "acme"}}, headers=admin).json()["id"]
+    events = [{**_e(f"S{i}", "comment", "anna", at, f"s{i}"), "brand_id": brand}
+              for i, at in enumerate(("2024-01-01T10:00:00Z", "2026-03-15T10:00:00Z"))]
+    assert client.post("/v1/events", json={"events": events}, headers=admin).json()["accepted"] == 2
+    assert run_job(client, admin, brand)["status"] == "succeeded"
+
+    def card(**params: str) -> Any:
+        response = client.get("/v1/scorecards", params={"brand_id": brand, **params}, headers=admin)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert card(granularity="week")["period"] == {"from": "2024-01-01", "to": "2026-03-16"}  # 116 weeks: all
+    daily = card(granularity="day")
+    assert daily["period"] == {"from": "2025-02-09", "to": "2026-03-16"} and len(daily["series"]) == 400
+    assert card(granularity="day", **{"from": "2024-01-01"})["period"] == {"from": "2024-01-01", "to": "2025-02-04"}
+    both = client.get("/v1/scorecards", params={"brand_id": brand, "granularity": "day", "from": "2024-01-01",
+                                                "to": "2026-03-16"}, headers=admin)  # the client's own period
+    assert both.status_code == 422 and both.json()["errors"][0]["pointer"] == "/granularity"
 
 
 def test_returning_members_in_every_bucket_of_a_series(client: TestClient[Any], admin: dict[str, str]) -> None:
@@ -329,3 +379,40 @@ def test_community_care_counts_questions_whose_first_answer_is_another_members(
     card = client.get("/v1/scorecards", params={"brand_id": brand}, headers=admin).json()
     care = {m["name"]: m for m in card["metrics"]}["community_care_share"]
     assert (care["numerator"], care["denominator"]) == (1, 3)
+
+
+def test_a_deleted_campaigns_kit_copies_stop_counting_without_a_rebuild(client: TestClient[Any], admin: dict[str, str],
+                                                                        scored: dict[str, Any]) -> None:
+    brand = scored["brand"]
+
+    def megaphone() -> Any:
+        card = client.get("/v1/scorecards", params={"brand_id": brand}, headers=admin).json()
+        return next((m["numerator"], m["denominator"]) for m in card["metrics"] if m["name"] == "megaphone_index")
+
+    assert megaphone()[0] == 1  # Frank's copy of the kit
+    assert client.delete(f"/v1/campaigns/{scored['campaign']}", headers=admin).status_code == 204
+    assert run_job(client, admin, brand)["result"]["kit_similarities_changed"] > 0
+    assert megaphone() == (0, 0)
+    assert run_job(client, admin, brand, "scorecards.rebuild")["status"] == "succeeded"
+    assert megaphone() == (0, 0)  # as the rebuild counts them
+
+
+def test_a_blank_text_is_no_text_for_the_megaphone(client: TestClient[Any], admin: dict[str, str]) -> None:
+    brand = client.post("/v1/brands", json={"name": "Blank", "handles": {"x": "acme"}}, headers=admin).json()["id"]
+    campaign = client.post("/v1/campaigns", json={"brand_id": brand, "name": "C", "mode": "push", "kit_message": KIT},
+                           headers=admin).json()["id"]
+    shares = [{**_e(f"B{i}", "share", f"fan{i}", "2026-03-02T10:00:00Z", f"s{i}", None, text), "brand_id": brand,
+               "campaign_id": campaign} for i, text in enumerate(("   ", KIT, "\n\t"))]
+    assert client.post("/v1/events", json={"events": shares}, headers=admin).json()["accepted"] == 3
+
+    def megaphone() -> Any:
+        card = client.get("/v1/scorecards", params={"brand_id": brand}, headers=admin).json()
+        return next((m["value"], m["numerator"], m["denominator"]) for m in card["metrics"]
+                    if m["name"] == "megaphone_index")
+
+    run_job(client, admin, brand)
+    assert megaphone() == (1.0, 1, 1)
+    assert client.patch(f"/v1/campaigns/{campaign}", json={"kit_message": KIT + " today"},
+                        headers=admin).status_code == 200
+    run_job(client, admin, brand)  # measured again against the new message: the blanks still are not texts
+    assert megaphone()[2] == 1

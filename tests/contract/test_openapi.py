@@ -64,13 +64,31 @@ def test_every_operation_is_documented(document: dict[str, Any]) -> None:
             assert op["security"] == [{}], where
         elif path.startswith("/v1/"):
             assert op.get("security", document.get("security")) == [{"bearerAuth": []}], where
-            takes_input = bool(op.get("parameters") or op.get("requestBody"))
-            for code in ("401", "403", "422") if takes_input else ("401", "403"):
+            # Every operation refuses a query parameter it does not have (422); a body also
+            # gets 413 when too large and 415 when not JSON.
+            for code in ("400", "401", "403", "422", "503", *(("413", "415") if "requestBody" in op else ())):
                 problem = op["responses"][code]["content"]["application/problem+json"]
                 assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}, where
         if "requestBody" in op:
             media = op["requestBody"]["content"]["application/json"]
             assert media.get("examples"), f"{where} has no request example"
+
+
+def test_what_is_always_sent_is_required_and_replays_are_declared(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for name in ("Brand", "Page_Brand_", "Scorecard", "Job", "MetricValue", "Catalogue_MetricEntry_"):
+        assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name
+    # Sent only when set: left optional.
+    assert "errors" not in schemas["Problem"]["required"] and "in" not in schemas["FieldError"].get("required", [])
+    assert "events_recomputed" not in schemas["JobResult"]["required"]
+    # A request body's fields with defaults stay optional.
+    assert "identity" not in schemas["BrandCreate"].get("required", [])
+    for path, method, op in _operations(document):
+        if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])):
+            answer = next(r for code, r in op["responses"].items() if code.startswith("2"))
+            assert answer["headers"]["Idempotent-Replayed"]["schema"] == {"type": "string", "enum": ["true"]}, path
+            assert answer["headers"]["Location"]["required"] is True, path
+    assert "Retry-After" in document["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["200"]["headers"]
 
 
 def test_every_string_and_array_is_bounded(document: dict[str, Any]) -> None:
