@@ -34,6 +34,7 @@ from common import history_benchmark
 from tribeops.core import aggregate, bulk
 from tribeops.core.db import Database
 from tribeops.core.ingest import EVENT_COLUMNS, ingest_batch
+from tribeops.core.schemas.events import ACTIVE_KINDS
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
 from tribeops.core.schemas.scorecards import Scope
@@ -75,6 +76,7 @@ def rows(ws: str, brand: str, n: int, first: int, seed: int, minutes_from: int =
             enrichment = POSITIVE if rng.random() < 0.2 else NEUTRAL
             row = {"workspace_id": ws, "id": eid, "brand_id": brand, "campaign_id": None, "tribe_id": None,
                    "network": rng.choice(("x", "instagram")), "kind": kind, "origin": origin, "paid": False,
+                   "active": kind in ACTIVE_KINDS,
                    "member_id": member, "actor_id": member, "actor_handle": None, "conversation_id": thread,
                    "post_id": post_id, "in_reply_to": parent, "occurred_at": at, "value": 1.0,
                    "text": "text", "attrs": {}, "enrichment": enrichment, "enrichment_errors": None,

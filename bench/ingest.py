@@ -29,6 +29,8 @@ import httpx
 
 from common import TRIBEOPS, cli, events, fresh_database, peak_rss_mb, percentile, server
 
+from tribeops.core.schemas.events import ACTIVE_KINDS
+
 
 async def post_all(base: str, key: str, items: list[dict[str, Any]], batch: int, concurrency: int
                    ) -> tuple[float, list[float], int]:
@@ -61,13 +63,14 @@ def raw_rows(items: list[dict[str, Any]], ws: str) -> list[tuple[Any, ...]]:
     rows = []
     for e in items:
         rows.append((ws, e["id"], e["brand_id"], None, None, e["network"], e["kind"], "member", False,
-                     "mbr_" + e["actor"]["id"], e["actor"]["id"], e["actor"]["handle"], None, e["post_id"],
+                     e["kind"] in ACTIVE_KINDS, "mbr_" + e["actor"]["id"], e["actor"]["id"], e["actor"]["handle"], None, e["post_id"],
                      e.get("in_reply_to"), e["occurred_at"].replace("+00:00", ""), float(e.get("value", 1)),
                      e.get("text"), "{}", "{}", None, e["occurred_at"].replace("+00:00", "")))
     return rows
 
 
-COLUMNS = ("workspace_id, id, brand_id, campaign_id, tribe_id, network, kind, origin, paid, member_id, actor_id, "
+COLUMNS = ("workspace_id, id, brand_id, campaign_id, tribe_id, network, kind, origin, paid, active, member_id, "
+           "actor_id, "
            "actor_handle, conversation_id, post_id, in_reply_to, occurred_at, value, text, attrs, enrichment, "
            "enrichment_errors, ingested_at")
 
@@ -83,7 +86,7 @@ async def raw_ceiling(url: str, rows: list[tuple[Any, ...]], batch: int) -> floa
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
-        sql = f"INSERT INTO events ({COLUMNS}) VALUES ({', '.join('?' * 22)}) ON CONFLICT DO NOTHING"
+        sql = f"INSERT INTO events ({COLUMNS}) VALUES ({', '.join('?' * 23)}) ON CONFLICT DO NOTHING"
         rows = [(ws, *r[1:]) for r in rows]
         started = time.perf_counter()
         for i in range(0, len(rows), batch):
@@ -97,7 +100,7 @@ async def raw_ceiling(url: str, rows: list[tuple[Any, ...]], batch: int) -> floa
 
     conn = await asyncpg.connect(url.replace("+asyncpg", ""))
     ws = await conn.fetchval("SELECT id FROM workspaces")
-    sql = (f"INSERT INTO events ({COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 23))}) "
+    sql = (f"INSERT INTO events ({COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 24))}) "
            "ON CONFLICT DO NOTHING")
     prepared = [(ws, *r[1:15], datetime.fromisoformat(r[15] + "+00:00"), *r[16:21],
                  datetime.fromisoformat(r[21] + "+00:00")) for r in rows]

@@ -78,7 +78,11 @@ async def _aggregate(runtime: Runtime, settings: Settings, workspace_id: str, br
     async with runtime.db.transaction() as conn:
         job_id = await jobs.insert_job(conn, workspace_id, "scorecards.rebuild", brand)
     if not settings.redis_url:
-        await jobs.execute(runtime.db, job_id, runtime.check_metrics)
+        # Left queued while a job of the brand runs elsewhere (a server on the same database):
+        # that one's process runs it next.
+        while await jobs.execute(runtime.db, job_id, runtime.check_metrics) is None:
+            if await jobs.wait(runtime.db, job_id, timeout=1) is not None:
+                break
         return
     from tribeops.workers.queue import ArqQueue
 

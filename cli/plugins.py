@@ -98,4 +98,7 @@ def connectors_parse(network: str, file: Path, stream_name: str | None, config_j
         sys.stdout.write(msgspec.json.encode(event).decode() + "\n")
     for member in page.members:
         sys.stderr.write("member " + msgspec.json.encode(member).decode() + "\n")
-    click.echo(f"{len(page.events)} events, {len(page.members)} profiles, next page: {page.next_page}", err=True)
+    for position, reason in page.rejected:
+        sys.stderr.write(f"rejected {position}: {reason}\n")
+    click.echo(f"{len(page.events)} events, {len(page.members)} profiles, {len(page.rejected)} rejected, "
+               f"next page: {page.next_page}", err=True)

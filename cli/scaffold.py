@@ -102,6 +102,7 @@ def register_enrichers(register: Register[Enricher]) -> None:
         description="Flags events whose text asks a question.",
         enrich=flag_question,
         fields={QUESTION_FIELD: "true when the text contains a question mark"},
+        text_only=True,  # it reads only the text: not called for events without one
     ))
 '''
 
@@ -193,7 +194,8 @@ def test_stored_events_carry_the_enrichers_field(tribeops_client: Any, tribeops_
                                     headers=tribeops_headers)
     assert response.status_code == 200 and response.json()["accepted"] == 3, response.text
     stored = _stored(tribeops_settings)
-    assert [stored[e["id"]][0][QUESTION_FIELD] for e in (asking, telling, liking)] == [True, False, False]
+    # A like has no text: the enricher (text_only) is not called for it, and adds nothing.
+    assert [stored[e["id"]][0].get(QUESTION_FIELD) for e in (asking, telling, liking)] == [True, False, None]
     for _, errors in stored.values():
         assert not any(error.startswith(f"{PLUGIN}:") for error in errors or [])
 

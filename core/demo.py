@@ -76,89 +76,99 @@ class _Gen:
         return f"m{self.rng.randrange(pool)}"
 
 
-def _push(g: _Gen, campaign: str, start: datetime, days: int, scale: float) -> Iterator[dict[str, Any]]:
-    rng = g.rng
+def _slots(g: _Gen, days: int, scale: float) -> Iterator[tuple[int, str]]:
+    """The (day, network) slots of a campaign: all of them from scale 1 up (busier slots beyond),
+    a share of them below it, each as busy as at scale 1, so that the campaigns keep their
+    shape, and their story, at any scale."""
     for day in range(days):
         for network in NETWORKS:
-            for slot in range(3):
-                at = start + timedelta(days=day, hours=9 + slot * 4)
-                post = g.event("post", "brand", at, campaign, network, text=PUSH_KIT)
-                yield post
-                yield g.event("impression", "brand", at, campaign, network, value=rng.randrange(2000, 6000))
-                for _ in range(int(60 * scale)):
-                    yield g.event("like", g.member(3000), at + timedelta(minutes=rng.randrange(600)), campaign,
-                                  network, to=post["id"])
-                for _ in range(int(8 * scale)):  # the megaphone: the kit passed on word for word, often paid
-                    copy = PUSH_KIT if rng.random() < 0.5 else PUSH_KIT + " #ad"
-                    yield g.event("share", g.member(3000), at + timedelta(minutes=rng.randrange(600)), campaign,
-                                  network, to=post["id"], text=copy)
-                if rng.random() < 0.6:
-                    yield g.event("post", g.member(3000), at + timedelta(minutes=rng.randrange(900)), campaign,
-                                  network, text=PUSH_KIT + " #ad")
-                if rng.random() < 0.5:
-                    yield g.event("comment", g.member(3000), at + timedelta(minutes=30), campaign, network,
-                                  to=post["id"], text=rng.choice(COMMENTS))
-            yield g.event("post", g.member(3000), start + timedelta(days=day, hours=20), campaign, network,
-                          text=rng.choice(OWN_POSTS))
-            asked = start + timedelta(days=day, hours=14)  # questions go to the brand, which answers
-            question = g.event("question", g.member(3000), asked, campaign, network,
-                               text="Where can I buy the Summer Blend?")
-            yield question
-            if rng.random() < 0.1:
-                yield g.event("answer", g.member(3000), asked + timedelta(minutes=20), campaign, network,
-                              to=question["id"], text="In every Acme shop")
-            yield g.event("reply", "brand", asked + timedelta(minutes=45), campaign, network, to=question["id"],
-                          text="In all Acme shops and online!")
+            if scale >= 1 or g.rng.random() < scale:
+                yield day, network
+
+
+def _push(g: _Gen, campaign: str, start: datetime, days: int, scale: float) -> Iterator[dict[str, Any]]:
+    rng = g.rng
+    slots, scale = _slots(g, days, scale), max(scale, 1.0)
+    for day, network in slots:
+        for slot in range(3):
+            at = start + timedelta(days=day, hours=9 + slot * 4)
+            post = g.event("post", "brand", at, campaign, network, text=PUSH_KIT)
+            yield post
+            yield g.event("impression", "brand", at, campaign, network, value=rng.randrange(2000, 6000))
+            for _ in range(int(60 * scale)):
+                yield g.event("like", g.member(3000), at + timedelta(minutes=rng.randrange(600)), campaign,
+                              network, to=post["id"])
+            for _ in range(int(8 * scale)):  # the megaphone: the kit passed on word for word, often paid
+                copy = PUSH_KIT if rng.random() < 0.5 else PUSH_KIT + " #ad"
+                yield g.event("share", g.member(3000), at + timedelta(minutes=rng.randrange(600)), campaign,
+                              network, to=post["id"], text=copy)
+            if rng.random() < 0.6:
+                yield g.event("post", g.member(3000), at + timedelta(minutes=rng.randrange(900)), campaign,
+                              network, text=PUSH_KIT + " #ad")
+            if rng.random() < 0.5:
+                yield g.event("comment", g.member(3000), at + timedelta(minutes=30), campaign, network,
+                              to=post["id"], text=rng.choice(COMMENTS))
+        yield g.event("post", g.member(3000), start + timedelta(days=day, hours=20), campaign, network,
+                      text=rng.choice(OWN_POSTS))
+        asked = start + timedelta(days=day, hours=14)  # questions go to the brand, which answers
+        question = g.event("question", g.member(3000), asked, campaign, network,
+                           text="Where can I buy the Summer Blend?")
+        yield question
+        if rng.random() < 0.1:
+            yield g.event("answer", g.member(3000), asked + timedelta(minutes=20), campaign, network,
+                          to=question["id"], text="In every Acme shop")
+        yield g.event("reply", "brand", asked + timedelta(minutes=45), campaign, network, to=question["id"],
+                      text="In all Acme shops and online!")
 
 
 def _pull(g: _Gen, campaign: str, start: datetime, days: int, scale: float) -> Iterator[dict[str, Any]]:
     rng = g.rng
-    for day in range(days + 21):  # three weeks after the end: the conversation goes on
+    slots, scale = _slots(g, days + 21, scale), max(scale, 1.0)  # three weeks after the end: the talk goes on
+    for day, network in slots:
         after = day >= days
-        for network in NETWORKS:
-            base = start + timedelta(days=day, hours=8)
-            if not after:
-                post = g.event("post", "brand", base, campaign, network, text="What does your morning cup look like?")
-                yield post
-                yield g.event("impression", "brand", base, campaign, network, value=rng.randrange(800, 2000))
-                for _ in range(int(12 * scale)):
-                    yield g.event("like", g.member(1500), base + timedelta(minutes=rng.randrange(600)), campaign,
-                                  network, to=post["id"])
-                for i in range(int(6 * scale)):
-                    comment = g.event("comment", g.member(1500), base + timedelta(minutes=10 + i * 7), campaign,
-                                      network, to=post["id"], text=rng.choice(COMMENTS + OWN_POSTS))
-                    yield comment
-                    if rng.random() < 0.5:
-                        yield g.event("reply", "brand", base + timedelta(minutes=40 + i * 7), campaign, network,
-                                      to=comment["id"], text=rng.choice(BRAND_REPLIES))
-                yield g.event("share", g.member(1500), base + timedelta(hours=3), campaign, network, to=post["id"])
-            for t in range(int((4 if not after else 1) * scale)):  # members start their own threads
-                at = base + timedelta(hours=1 + t)
-                kind, text = ("question", rng.choice(QUESTIONS)) if rng.random() < 0.45 else ("post", rng.choice(OWN_POSTS))
-                if rng.random() < 0.05:
-                    text = PULL_KIT
-                asker = g.member(1500)
-                thread = g.event(kind, asker, at, campaign, network, text=text)
-                yield thread
-                if kind == "question":
-                    helper = f"m{rng.randrange(2000, 2040)}"  # a core of regulars answers most questions
-                    by_member = rng.random() < 0.75
-                    if by_member:
-                        answer = g.event("answer", helper, at + timedelta(minutes=12), campaign, network,
-                                         to=thread["id"], text=rng.choice(ANSWERS))
-                        yield answer
-                        yield g.event("comment", asker, at + timedelta(minutes=30), campaign, network,
-                                      to=answer["id"], text=rng.choice(THANKS))
-                    if rng.random() < 0.5 or not by_member:
-                        yield g.event("reply", "brand", at + timedelta(minutes=25 if by_member else 15), campaign,
-                                      network, to=thread["id"], text=rng.choice(BRAND_REPLIES))
-                else:
-                    for r in range(rng.randrange(1, 4)):
-                        yield g.event("reply", g.member(1500), at + timedelta(minutes=5 + 9 * r), campaign, network,
-                                      to=thread["id"], text=rng.choice(COMMENTS))
-                    for _ in range(rng.randrange(2, 9)):
-                        yield g.event("like", g.member(1500), at + timedelta(minutes=rng.randrange(300)), campaign,
-                                      network, to=thread["id"])
+        base = start + timedelta(days=day, hours=8)
+        if not after:
+            post = g.event("post", "brand", base, campaign, network, text="What does your morning cup look like?")
+            yield post
+            yield g.event("impression", "brand", base, campaign, network, value=rng.randrange(800, 2000))
+            for _ in range(int(12 * scale)):
+                yield g.event("like", g.member(1500), base + timedelta(minutes=rng.randrange(600)), campaign,
+                              network, to=post["id"])
+            for i in range(int(6 * scale)):
+                comment = g.event("comment", g.member(1500), base + timedelta(minutes=10 + i * 7), campaign,
+                                  network, to=post["id"], text=rng.choice(COMMENTS + OWN_POSTS))
+                yield comment
+                if rng.random() < 0.5:
+                    yield g.event("reply", "brand", base + timedelta(minutes=40 + i * 7), campaign, network,
+                                  to=comment["id"], text=rng.choice(BRAND_REPLIES))
+            yield g.event("share", g.member(1500), base + timedelta(hours=3), campaign, network, to=post["id"])
+        for t in range(int((4 if not after else 1) * scale)):  # members start their own threads
+            at = base + timedelta(hours=1 + t)
+            kind, text = ("question", rng.choice(QUESTIONS)) if rng.random() < 0.45 else ("post", rng.choice(OWN_POSTS))
+            if rng.random() < 0.05:
+                text = PULL_KIT
+            asker = g.member(1500)
+            thread = g.event(kind, asker, at, campaign, network, text=text)
+            yield thread
+            if kind == "question":
+                helper = f"m{rng.randrange(2000, 2040)}"  # a core of regulars answers most questions
+                by_member = rng.random() < 0.75
+                if by_member:
+                    answer = g.event("answer", helper, at + timedelta(minutes=12), campaign, network,
+                                     to=thread["id"], text=rng.choice(ANSWERS))
+                    yield answer
+                    yield g.event("comment", asker, at + timedelta(minutes=30), campaign, network,
+                                  to=answer["id"], text=rng.choice(THANKS))
+                if rng.random() < 0.5 or not by_member:
+                    yield g.event("reply", "brand", at + timedelta(minutes=25 if by_member else 15), campaign,
+                                  network, to=thread["id"], text=rng.choice(BRAND_REPLIES))
+            else:
+                for r in range(rng.randrange(1, 4)):
+                    yield g.event("reply", g.member(1500), at + timedelta(minutes=5 + 9 * r), campaign, network,
+                                  to=thread["id"], text=rng.choice(COMMENTS))
+                for _ in range(rng.randrange(2, 9)):
+                    yield g.event("like", g.member(1500), at + timedelta(minutes=rng.randrange(300)), campaign,
+                                  network, to=thread["id"])
 
 
 async def create_brand(conn: Any, caller: Caller) -> tuple[str, str, str, list[str]]:

@@ -38,6 +38,9 @@ from tribeops.core.plugin_api import Connector, EventIn, PageResult, PayloadErro
 Target = Literal["id", "kind", "occurred_at", "actor_id", "actor_handle", "actor_name", "text", "post_id",
                  "in_reply_to", "conversation_id", "value", "paid", "campaign_id", "tribe_id", "network"]
 Column = Annotated[str, Meta(min_length=1, max_length=200)]
+# The fields a column or a constant may fill, stated in the configuration's schema (msgspec
+# leaves a dict's key type out of it).
+TARGETS = Meta(extra_json_schema={"propertyNames": {"enum": list(Target.__args__)}})
 MAX_REJECTED = 100
 Record = Iterator[tuple[int, "dict[str, Any] | str"]]
 
@@ -45,9 +48,10 @@ Record = Iterator[tuple[int, "dict[str, Any] | str"]]
 class CsvConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """How the file is written and which column becomes which event field."""
 
-    columns: Annotated[dict[Target, Column], Meta(max_length=15, description="Event field -> column or key.")]
+    columns: Annotated[dict[Target, Column], Meta(max_length=15, description="Event field -> column or key."),
+                       TARGETS]
     constants: Annotated[dict[Target, Annotated[str, Meta(max_length=1000)]], Meta(
-        max_length=15, description="Event field -> value for every row.")] = {}
+        max_length=15, description="Event field -> value for every row."), TARGETS] = {}
     attrs: Annotated[dict[Annotated[str, Meta(min_length=1, max_length=64)], Column], Meta(
         max_length=50, description="Attribute name -> column or key.")] = {}
     format: Literal["csv", "ndjson"] = "csv"

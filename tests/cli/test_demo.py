@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
-def test_demo_tells_the_story(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("scale", ["0.1", "0.5"])  # the smallest scale tells it too
+def test_demo_tells_the_story(tmp_path: Path, scale: str) -> None:
     env = {**os.environ, "TRIBEOPS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"}
     env.pop("TRIBEOPS_REDIS_URL", None)
-    result = subprocess.run([sys.executable, "-m", "tribeops.cli.main", "demo", "--scale", "0.5"], env=env,
+    result = subprocess.run([sys.executable, "-m", "tribeops.cli.main", "demo", "--scale", scale], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = {}

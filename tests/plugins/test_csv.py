@@ -123,3 +123,29 @@ def test_csv_conforms(config: dict[str, Any], payload: bytes) -> None:
     header, cut = (half[:1], 4) if config is INBOX_CONFIG else ([], 2)
     pages = [b"".join(half[:cut]), b"".join(header + half[cut:])]
     assert_connector_conforms(CsvConnector, config, pages, brand_handles={"instagram": "aurora.roasters"})
+
+
+def test_the_configuration_schema_names_the_fields_a_column_may_fill() -> None:
+    import msgspec
+
+    from tribeops.plugins.csv import CsvConfig
+
+    properties = msgspec.json.schema(CsvConfig)["$defs"]["CsvConfig"]["properties"]
+    for name in ("columns", "constants"):
+        assert {"id", "occurred_at", "actor_id", "in_reply_to"} <= set(properties[name]["propertyNames"]["enum"])
+
+
+def test_connectors_parse_says_which_rows_it_rejected(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    export = tmp_path / "t.csv"
+    export.write_text("id,when,who\n1,2026-03-02T08:00:00Z,anna\n2,notadate,bob\n3,2026-03-02T09:00:00Z,carla\n")
+    config = {"columns": {"id": "id", "occurred_at": "when", "actor_id": "who"}, "constants": {"kind": "comment"}}
+    result = subprocess.run([sys.executable, "-m", "tribeops.cli.main", "connectors", "parse", "csv", str(export),
+                             "--config", json.dumps(config)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["1", "3"]
+    assert "rejected 3: " in result.stderr and "notadate" in result.stderr
+    assert "2 events, 0 profiles, 1 rejected" in result.stderr
