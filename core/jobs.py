@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import aggregate
 from . import tables as t
-from .db import Database, advisory_locks, process_alive
+from .db import Database, advisory_locks, process_alive, process_started
 from .errors import NotFound, TribeopsError
 from .ids import new_id
 from .pagination import paginate
@@ -237,17 +237,26 @@ async def wait(db: Database, job_id: str, timeout: float, interval: float = 0.5)
 
 
 def this_process() -> str:
-    """This process, as a job's ``owner``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as a job's ``owner``: ``host:pid:started`` (see
+    :func:`~tribeops.core.db.process_started`), or ``host:pid`` where that is not known."""
+    pid = os.getpid()
+    started = process_started(pid)
+    return f"{socket.gethostname()}:{pid}" + (f":{started}" if started else "")
 
 
 async def _gone(conn: AsyncConnection) -> list[str]:
-    """Running jobs whose process is gone from this host (killed, crashed): no need to wait for
-    their heartbeat to go stale. A restarted server runs its brand's job again at once."""
+    """Running jobs whose process is gone from this host (killed, crashed), or was followed by
+    another with the same pid (a container restarted): no need to wait for their heartbeat to
+    go stale. A restarted server runs its brand's job again at once."""
     host = socket.gethostname() + ":"
     rows = await conn.execute(sa.select(J.id, J.owner).where(J.status == "running",
                                                              J.owner.startswith(host, autoescape=True)))
-    return [r.id for r in rows if r.owner[len(host):].isdigit() and not process_alive(int(r.owner[len(host):]))]
+    gone = []
+    for row in rows:
+        pid, _, started = row.owner[len(host):].partition(":")
+        if pid.isdigit() and (started == "" or started.isdigit()) and not process_alive(int(pid), started or None):
+            gone.append(row.id)
+    return gone
 
 
 async def sweep(db: Database, older_than: timedelta = STALE) -> list[tuple[str, int]]:

@@ -360,8 +360,9 @@ jobs = sa.Table(
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
-    # The process running it, as "host:pid": one that is gone from this host is known at once,
-    # without waiting for its heartbeat to go stale.
+    # The process running it, as "host:pid:started" (see jobs.this_process): one that is gone
+    # from this host, or whose pid another process has since, is known at once, without waiting
+    # for its heartbeat to go stale.
     sa.Column("owner", sa.String(300), nullable=True),
     sa.Column("result", JSON, nullable=True),
     sa.Column("errors", JSON, nullable=True),

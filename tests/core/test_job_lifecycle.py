@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tribeops.core import jobs
+from tribeops.core.db import process_started
 from tribeops.core import tables as t
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
@@ -266,7 +267,8 @@ def test_a_brands_job_waits_queued_without_a_worker_while_another_runs_then_is_w
     run_scenario(database_url, scenario)
 
 
-def test_a_job_whose_process_is_gone_from_this_host_is_queued_again_at_once(database_url: str) -> None:
+def test_a_job_whose_process_is_gone_from_this_host_or_its_pid_taken_by_another_is_queued_again_at_once(database_url: str) -> None:
+    import os
     import socket
     import subprocess
     import sys
@@ -278,13 +280,21 @@ def test_a_job_whose_process_is_gone_from_this_host_is_queued_again_at_once(data
         crashed, _ = await _queued_job(runtime)
         alive, _ = await _queued_job(runtime)
         elsewhere, _ = await _queued_job(runtime)
+        reused, _ = await _queued_job(runtime)  # its process gone, its pid now this process's
+        unstamped, _ = await _queued_job(runtime)  # owned before start times were recorded
+        host, pid = socket.gethostname(), os.getpid()
+        started = process_started(pid)
+        assert started is not None and jobs.this_process() == f"{host}:{pid}:{started}"
         now = utcnow()  # all heartbeating a moment ago
-        for job_id, owner in ((crashed, f"{socket.gethostname()}:{ended.pid}"), (alive, jobs.this_process()),
-                              (elsewhere, f"another-host:{ended.pid}")):
+        for job_id, owner in ((crashed, f"{host}:{ended.pid}"), (alive, jobs.this_process()),
+                              (elsewhere, f"another-host:{ended.pid}"), (reused, f"{host}:{pid}:{int(started) - 1}"),
+                              (unstamped, f"{host}:{pid}")):
             await _set(runtime, job_id, status="running", attempts=1, heartbeat_at=now, owner=owner)
         woken = dict(await jobs.sweep(runtime.db))
-        assert woken.get(crashed) == 1 and alive not in woken and elsewhere not in woken
-        assert [(await _job(runtime, j)).status for j in (crashed, alive, elsewhere)] == ["queued", "running", "running"]
+        assert woken.get(crashed) == 1 and woken.get(reused) == 1
+        assert alive not in woken and elsewhere not in woken and unstamped not in woken
+        assert [(await _job(runtime, j)).status for j in (crashed, alive, elsewhere, reused, unstamped)] == [
+            "queued", "running", "running", "queued", "running"]
         assert await jobs.execute(runtime.db, crashed) == "succeeded"
         assert (await _job(runtime, crashed)).owner == jobs.this_process()
 
