@@ -17,11 +17,18 @@ class InProcessRunner:
     """A :class:`~tribeops.core.jobs.JobQueue` whose worker is an asyncio task of this process.
 
     Every ``tick`` seconds it queues aggregations for brands with new events and sweeps lost
-    jobs; one job runs at a time (SQLite has one writer anyway).
+    jobs. ``at_once`` jobs run at the same time, each of another brand (a brand's job waits
+    queued while another of its jobs runs, see :func:`~tribeops.core.jobs.claim`): a long
+    rebuild of one brand does not hold up the others' freshness. On SQLite they take turns to
+    write; a rebuild works its rows out without the writer, and a run writes briefly.
     """
 
-    def __init__(self, db: Database, check: Check | None = None, tick: float = 1.0, stale: float = 30.0) -> None:
+    def __init__(self, db: Database, check: Check | None = None, tick: float = 1.0, stale: float = 30.0,
+                 at_once: int = 2) -> None:
+        if at_once < 1:
+            raise ValueError(f"at_once must be at least 1, not {at_once}")
         self.db, self.check, self.tick, self.stale = db, check, tick, timedelta(seconds=stale)
+        self.at_once = at_once
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: set[str] = set()  # the jobs in the queue
         self._tasks: list[asyncio.Task[None]] = []
@@ -36,10 +43,11 @@ class InProcessRunner:
     async def start(self) -> None:
         self._queue, self._stopping = asyncio.Queue(), asyncio.Event()  # bound to the loop that serves
         self._waiting = set()
-        self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._worker())]
+        self._tasks = [asyncio.create_task(self._ticker()), *(asyncio.create_task(self._worker())
+                                                              for _ in range(self.at_once))]
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop the scheduler and the worker, cancelling the job in hand (the sweep requeues it).
+        """Stop the scheduler and the workers, cancelling the jobs in hand (the sweep requeues them).
 
         Both loops also end at their next turn once told to stop: on Python 3.11 a cancellation
         that arrives as an awaited ``wait_for`` completes is lost, and the worker would otherwise
@@ -50,12 +58,12 @@ class InProcessRunner:
         tasks, self._tasks = self._tasks, []
         if not tasks:
             return
-        # Only the job in hand is cancelled: the scheduler ends its tick and stops at its next
+        # Only the jobs in hand are cancelled: the scheduler ends its tick and stops at its next
         # turn, which stopping brings at once. A SQLite write transaction cancelled mid-statement
         # keeps the write lock on a connection that is never closed: the next writer waited out
         # its whole busy timeout (30 s), then failed with "database is locked".
-        _, worker = tasks
-        worker.cancel()
+        for worker in tasks[1:]:
+            worker.cancel()
         done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in done:
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -24,13 +24,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_stale_seconds: float = 30.0
     """A running job whose worker has not heartbeated for this long is queued again (jobs
     heartbeat every 5 s, or three times within this delay when it is shorter than 15 s)."""
+    in_process_jobs: int = 2
+    """How many jobs the API process runs at once when it runs them itself (no Redis), each of
+    another brand."""
     load_plugins: str | None = None
     """Comma list of third-party plugins to load; empty for none; unset for all installed."""
     disable_plugins: str | None = None
     """Comma list of plugins (built-in or not) to skip."""
 
     # The numbers that must be above 0 (those left out must not be below it).
-    POSITIVE = frozenset({"max_body_bytes", "idempotency_ttl_hours", "job_stale_seconds"})
+    POSITIVE = frozenset({"max_body_bytes", "idempotency_ttl_hours", "job_stale_seconds", "in_process_jobs"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

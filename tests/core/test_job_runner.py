@@ -110,6 +110,37 @@ def test_stopping_waits_only_so_long_for_a_job_that_will_not_stop(database_url: 
     run_scenario(database_url, scenario)
 
 
+@pytest.mark.parametrize("at_once", [1, 2])
+def test_a_long_job_of_one_brand_holds_up_another_brands_only_when_one_job_runs_at_a_time(
+        database_url: str, monkeypatch: pytest.MonkeyPatch, at_once: int) -> None:
+    async def scenario(runtime: Runtime) -> None:
+        held, brand = await _queued_job(runtime)
+        started, release = _hold_runs(monkeypatch, brand)
+        other, _ = await _queued_job(runtime)
+        runner = InProcessRunner(runtime.db, tick=3600, at_once=at_once)
+        await runner.start()
+        try:
+            await runner.enqueue(held)
+            await asyncio.wait_for(started.wait(), timeout=10)
+            await runner.enqueue(other)
+            # The other brand's job runs beside the long one, or waits for it with one at a time.
+            assert await jobs.wait(runtime.db, other, timeout=3, interval=0.05) == (
+                "succeeded" if at_once > 1 else None)
+            release.set()
+            assert await jobs.wait(runtime.db, held, timeout=10, interval=0.05) == "succeeded"
+            assert await jobs.wait(runtime.db, other, timeout=10, interval=0.05) == "succeeded"
+        finally:
+            release.set()
+            await runner.stop()
+
+    run_scenario(database_url, scenario)
+
+
+def test_a_runner_runs_at_least_one_job_at_a_time() -> None:
+    with pytest.raises(ValueError, match="at_once must be at least 1, not 0"):
+        InProcessRunner(None, at_once=0)  # type: ignore[arg-type]
+
+
 def test_stopping_lets_the_scheduler_finish_its_tick(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tick stopped in the middle of a statement would leave its transaction open (on SQLite
     the write lock stays with a connection that is never closed, and the next writer waits out

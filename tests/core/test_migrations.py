@@ -76,6 +76,7 @@ def test_settings_from_env(name: str) -> None:
     ("TRIBEOPS_JOB_STALE_SECONDS", "nan", "is not a finite number"),
     ("TRIBEOPS_MAX_BODY_BYTES", "0", "must be greater than 0"),
     ("TRIBEOPS_KEY_CACHE_SECONDS", "-1", "must be at least 0"),
+    ("TRIBEOPS_IN_PROCESS_JOBS", "0", "must be greater than 0"),
 ])
 def test_settings_refuse_numbers_out_of_range_naming_the_variable(name: str, raw: str, problem: str) -> None:
     from tribeops.core.settings import Settings
@@ -83,6 +84,7 @@ def test_settings_refuse_numbers_out_of_range_naming_the_variable(name: str, raw
     with pytest.raises(ValueError, match=f"{name}: '{raw}' {problem}"):
         Settings.from_env({name: raw})
     assert Settings.from_env({"TRIBEOPS_KEY_CACHE_SECONDS": "0"}).key_cache_seconds == 0
+    assert Settings.from_env({"TRIBEOPS_IN_PROCESS_JOBS": "3"}).in_process_jobs == 3
 
 
 def test_sqlite_identities_bring_their_members_and_the_downgrade_takes_that_back(tmp_path: Any) -> None:
