@@ -62,6 +62,27 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")
 
 
+# Connections a pool keeps (then may open beyond), as engines get them by default: SQLite's
+# SQLAlchemy default, PostgreSQL's set in :func:`create_engine`.
+POOL = {"sqlite": (5, 10), "postgresql": (10, 10)}
+# Connections left for requests whatever the jobs hold.
+POOL_FOR_REQUESTS = 10
+
+
+def pool_for(url: str, jobs: int) -> dict[str, int]:
+    """Pool settings for a process that runs ``jobs`` jobs at once, where the defaults fall
+    short: a SQLite rebuild holds two connections while it works its rows out, and keeps one
+    while it waits for its turn to write, where a writer that has the turn asks for one. With as
+    many rebuilds waiting as the pool has connections, that writer waited out the pool's
+    timeout (30 s), and so did every request, each rebuild failing in turn."""
+    backend = sa.engine.make_url(url).get_backend_name()
+    if backend not in POOL or (backend == "sqlite" and sqlite_file(url) is None):
+        return {}  # an in-memory SQLite database has a pool of its own kind
+    size, overflow = POOL[backend]
+    need = 2 * jobs + POOL_FOR_REQUESTS
+    return {"max_overflow": need - size} if size + overflow < need else {}
+
+
 def create_engine(url: str, echo: bool = False, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` with the per-backend settings tribeops relies on."""
     if is_sqlite(url):
@@ -69,8 +90,8 @@ def create_engine(url: str, echo: bool = False, **kwargs: Any) -> AsyncEngine:
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_size", POOL["postgresql"][0])
+    kwargs.setdefault("max_overflow", POOL["postgresql"][1])
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, echo=echo, **kwargs)
 
@@ -170,8 +191,11 @@ class Database:
             sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
-        return cls(create_engine(settings.database_url, echo=settings.database_echo))
+    def from_settings(cls, settings: Settings, jobs: int | None = None) -> Database:
+        """The database of ``settings``, its pool large enough for the ``jobs`` the process may
+        run at once (see :func:`pool_for`; by default, as many as its in-process runner)."""
+        url, jobs = settings.database_url, settings.in_process_jobs if jobs is None else jobs
+        return cls(create_engine(url, echo=settings.database_echo, **pool_for(url, jobs)))
 
     @property
     def dialect(self) -> str:

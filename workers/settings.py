@@ -7,6 +7,7 @@ from typing import Any
 
 from arq import cron
 
+from tribeops.core.db import Database
 from tribeops.core.jobs import execute, schedule_pending, sweep
 from tribeops.core.runtime import Runtime
 from tribeops.core.settings import Settings
@@ -14,9 +15,14 @@ from tribeops.core.settings import Settings
 from .queue import RUN_JOB, ArqQueue, redis_settings
 
 
+# Jobs a worker process runs at once.
+MAX_JOBS = 4
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     """Build the runtime once per worker process (settings, database, plugins)."""
-    runtime = Runtime.create(ctx.get("tribeops_settings") or Settings.from_env())
+    settings = ctx.get("tribeops_settings") or Settings.from_env()
+    runtime = Runtime.create(settings, db=Database.from_settings(settings, jobs=MAX_JOBS))
     await runtime.start()
     ctx["runtime"] = runtime
     ctx["queue"] = ArqQueue(runtime.settings.redis_url or "", pool=ctx["redis"])
@@ -60,7 +66,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "on_shutdown": shutdown,
         "redis_settings": redis_settings(settings.redis_url),
         "ctx": {"tribeops_settings": settings},
-        "max_jobs": 4,
+        "max_jobs": MAX_JOBS,
         "job_timeout": 3600,
         "keep_result": 60,
         "poll_delay": 0.2,
@@ -76,6 +82,6 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings(Settings.from_env().redis_url or "redis://127.0.0.1:6379/0")
-    max_jobs = 4
+    max_jobs = MAX_JOBS
     job_timeout = 3600
     keep_result = 60

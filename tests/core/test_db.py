@@ -191,3 +191,56 @@ def test_a_started_sqlite_database_shortens_the_switch_interval_until_disposed(d
     sqlite = database_url.startswith("sqlite")
     assert during == (SQLITE_SWITCH_INTERVAL if sqlite else before)
     assert sys.getswitchinterval() == before
+
+
+def test_a_pool_sized_for_its_jobs_leaves_a_writer_a_connection_while_every_job_waits_to_write(
+        tmp_path: Path) -> None:
+    """A SQLite rebuild keeps its connection while it waits for the process's turn to write (and
+    holds a second one before); a writer that has the turn then asks for a connection. As many
+    jobs as the pool had connections waited for the writer, and it for them, until the pool's
+    timeout (30 s): every request with it."""
+    from tribeops.core.settings import Settings
+
+    jobs = 16  # more than SQLite's default pool: 5 kept, 10 more
+
+    async def scenario() -> None:
+        db = Database.from_settings(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}",
+                                             in_process_jobs=jobs))
+        waiting, go = asyncio.Event(), asyncio.Event()
+        holding = 0
+
+        async def rebuild() -> None:
+            nonlocal holding
+            async with db.engine.connect() as conn:
+                async with db.engine.connect() as aside:  # its rows worked out on two connections
+                    await (await aside.execution_options(readonly=True)).exec_driver_sql("SELECT 1")
+                await (await conn.execution_options(readonly=True)).exec_driver_sql("SELECT 1")
+                holding += 1
+                if holding == jobs:
+                    waiting.set()
+                async with db.write_turn():  # then it waits for the turn, its connection kept
+                    await go.wait()
+
+        try:
+            async with db.write_turn():
+                rebuilds = [asyncio.create_task(rebuild()) for _ in range(jobs)]
+                await asyncio.wait_for(waiting.wait(), timeout=10)
+                # The writer with the turn gets a connection at once, not after 30 s.
+                conn = await asyncio.wait_for(db.engine.connect(), timeout=5)
+                await conn.close()
+            go.set()
+            await asyncio.wait_for(asyncio.gather(*rebuilds), timeout=10)
+        finally:
+            go.set()
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_pools_grow_only_past_the_defaults_and_not_for_a_database_in_memory() -> None:
+    from tribeops.core.db import pool_for
+
+    assert pool_for("sqlite+aiosqlite:///t.db", 2) == {} and pool_for("postgresql+asyncpg://h/d", 5) == {}
+    assert pool_for("sqlite+aiosqlite:///t.db", 16) == {"max_overflow": 2 * 16 + 10 - 5}
+    assert pool_for("postgresql+asyncpg://h/d", 16) == {"max_overflow": 2 * 16 + 10 - 10}
+    assert pool_for("sqlite+aiosqlite://", 16) == {}
