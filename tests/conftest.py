@@ -21,7 +21,7 @@ from tribeops.core.db import Database
 from tribeops.core.migrate import upgrade
 from tribeops.core.settings import Settings
 
-from .services import POSTGRES_URL, require, reset_postgres
+from .services import POSTGRES_URL, own_postgres_database, require, reset_postgres
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -44,6 +44,21 @@ def database_url(request: pytest.FixtureRequest, database_urls: dict[str, str]) 
         if not Path(url.split("///", 1)[1]).exists():
             upgrade(url)
     return database_urls[request.param]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def jobs_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database on each backend for the suites that drive jobs by hand (claims,
+    sweeps, schedules): on the shared one, the session's apps run jobs in process, and their
+    scheduling ticks and sweeps would take those suites' jobs from under them."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('jobs') / 'jobs.db'}"
+    else:
+        require("PostgreSQL")
+        url = own_postgres_database(POSTGRES_URL, "jobs")
+        reset_postgres(url)
+    upgrade(url)
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from tribeops.core import jobs
-from tribeops.core.db import process_started
 from tribeops.core import tables as t
+from tribeops.core.db import process_started
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
 from tribeops.core.services.brands import BrandService
@@ -22,6 +22,13 @@ from tribeops.core.services.context import utcnow
 
 from ..scenarios import run_scenario, workspace_with_brand
 from .test_job_runner import _hold_runs, _queued_job
+
+
+@pytest.fixture
+def database_url(jobs_database_url: str) -> str:
+    """This suite's own database (see ``jobs_database_url``)."""
+    return jobs_database_url
+
 
 J = t.jobs.c
 

@@ -18,6 +18,12 @@ from tribeops.core.runtime import Runtime
 from ..scenarios import run_scenario, workspace_with_brand
 
 
+@pytest.fixture
+def database_url(jobs_database_url: str) -> str:
+    """This suite's own database (see ``jobs_database_url``)."""
+    return jobs_database_url
+
+
 async def _queued_job(runtime: Runtime) -> tuple[str, str]:
     """A new brand's queued aggregation: (job id, brand id)."""
     caller, brand = await workspace_with_brand(runtime)
