@@ -41,8 +41,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulk
-from .db import SQLITE_CACHE_KIB, WAL_BACKSTOP_PAGES, Database, advisory_locks, process_alive, try_advisory_lock
+from .db import SQLITE_CACHE_KIB, WAL_BACKSTOP_PAGES, Database, advisory_locks, try_advisory_lock
 from .errors import NotFound
+from .processes import process_alive
 from .services.context import utcnow
 from .similarity import MEGAPHONE, has_text, similarity
 from .tables import FACT_FLAGS, KIT_COPIES, MEMBER_SUMS, ROLLUP_SUMS, member_days, rollups

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -22,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import aggregate
 from . import tables as t
-from .db import Database, advisory_locks, process_alive, process_started
+from .db import Database, advisory_locks
 from .errors import NotFound, TribeopsError
 from .ids import new_id
 from .pagination import paginate
+from .processes import process_alive, process_started
 from .schemas.common import Page
 from .schemas.jobs import Job, JobCreate, JobParams, JobResult
 from .services.context import Service, utcnow
@@ -238,8 +240,13 @@ async def wait(db: Database, job_id: str, timeout: float, interval: float = 0.5)
 
 def this_process() -> str:
     """This process, as a job's ``owner``: ``host:pid:started`` (see
-    :func:`~tribeops.core.db.process_started`), or ``host:pid`` where that is not known."""
-    pid = os.getpid()
+    :func:`~tribeops.core.processes.process_started`), or ``host:pid`` where that is not known."""
+    return _owner(os.getpid())
+
+
+@functools.cache
+def _owner(pid: int) -> str:
+    """Worked out once per process (a child forked from it has a pid of its own)."""
     started = process_started(pid)
     return f"{socket.gethostname()}:{pid}" + (f":{started}" if started else "")
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tribeops.core import jobs
 from tribeops.core import tables as t
-from tribeops.core.db import process_started
+from tribeops.core.processes import process_started
 from tribeops.core.runtime import Runtime
 from tribeops.core.schemas.brands import BrandCreate
 from tribeops.core.services.brands import BrandService
