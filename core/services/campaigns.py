@@ -73,7 +73,7 @@ class CampaignService(ResourceService[Campaign]):
     async def delete(self, campaign_id: str) -> None:
         """Delete the campaign. Its events stay, and its kit message goes: the brand's next run
         measures its copies against nothing (they stop counting for the megaphone index)."""
-        current = await self.get(campaign_id)
+        current = await self._row(campaign_id)
         if current.kit_message:
             await mark_pending(self.conn, self.ws, [current.brand_id], kit=True)
         await super().delete(campaign_id)
