@@ -51,12 +51,9 @@ def jobs_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
     """A migrated database on each backend for the suites that drive jobs by hand (claims,
     sweeps, schedules): on the shared one, the session's apps run jobs in process, and their
     scheduling ticks and sweeps would take those suites' jobs from under them."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('jobs') / 'jobs.db'}"
-    else:
-        require("PostgreSQL")
-        url = own_postgres_database(POSTGRES_URL, "jobs")
-        reset_postgres(url)
+    if request.param == "postgres":
+        return own_postgres_database("jobs")
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('jobs') / 'jobs.db'}"
     upgrade(url)
     return url
 

@@ -45,17 +45,21 @@ def require(service: str) -> None:
     pytest.skip(message)
 
 
-def own_postgres_database(url: str, suffix: str) -> str:
-    """A database beside ``url``'s, named after it with ``_suffix``, created if missing; its URL.
+def own_postgres_database(suffix: str) -> str:
+    """A database beside the test database, named after it with ``_suffix``: created if
+    missing, emptied and migrated; its URL (skipped, or failed in CI, without PostgreSQL).
 
-    A suite whose workers must be the only ones at work takes one: the rest of the tests leave
-    apps running on the shared database, and their in-process runners would schedule and run
-    the jobs of its brands too."""
+    A suite whose jobs must be run only by its own workers, or by hand, takes one: the rest of
+    the tests leave apps running on the shared database, and their in-process runners would
+    schedule and run the jobs of its brands too."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
     from tribeops.core.db import create_engine
+    from tribeops.core.migrate import upgrade
 
+    require("PostgreSQL")
+    url = POSTGRES_URL
     own = make_url(url)
     own = own.set(database=f"{own.database}_{suffix}")
 
@@ -69,7 +73,10 @@ def own_postgres_database(url: str, suffix: str) -> str:
         await engine.dispose()
 
     asyncio.run(run())
-    return own.render_as_string(hide_password=False)
+    own_url = own.render_as_string(hide_password=False)
+    reset_postgres(own_url)
+    upgrade(own_url)
+    return own_url
 
 
 def reset_postgres(url: str) -> None:

@@ -17,23 +17,18 @@ import redis
 from litestar.testing import TestClient
 
 from tribeops.api.app import create_app
-from tribeops.core.migrate import upgrade
 from tribeops.core.settings import Settings
 from tribeops.workers.queue import ArqQueue
 
-from ..services import POSTGRES_URL, REDIS_URL, in_ci, own_postgres_database, require, reset_postgres
+from ..services import REDIS_URL, in_ci, own_postgres_database, require
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    """A database of the worker suites' own (see :func:`own_postgres_database`), emptied and migrated."""
-    require("PostgreSQL")
-    url = own_postgres_database(POSTGRES_URL, "workers")
-    reset_postgres(url)
-    upgrade(url)
-    return url
+    """A database of the worker suites' own (see :func:`own_postgres_database`)."""
+    return own_postgres_database("workers")
 
 
 @pytest.fixture
