@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, plugins: Sequence[Any] = (), qu
     settings = settings or Settings.from_env()
     runtime = Runtime.create(settings, plugins=plugins)  # plugin clashes stop start-up here
     runner = InProcessRunner(runtime.db, runtime.check_metrics, stale=settings.job_stale_seconds,
-                             at_once=settings.in_process_jobs) if queue is None else None
+                             at_once=settings.in_process_jobs, work=runtime.run_job) if queue is None else None
     run_here = runner is not None and (run_jobs if run_jobs is not None else True)
 
     @asynccontextmanager

@@ -37,8 +37,10 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-def body(example: dict[str, Any], description: str) -> Any:
-    return Body(description=description, examples=[Example(summary="Example", value=example)])
+def body(example: dict[str, Any], description: str, **more: dict[str, Any]) -> Any:
+    """A request body's documentation: its example, and ``more`` named ones."""
+    return Body(description=description, examples=[Example(summary="Example", value=example),
+                                                   *(Example(summary=name, value=v) for name, v in more.items())])
 
 
 # The headers of a creating POST's answer, and of a job's while it has not finished.

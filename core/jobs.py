@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -29,8 +29,9 @@ from .ids import new_id
 from .pagination import paginate
 from .processes import process_alive, process_started
 from .schemas.common import Page
-from .schemas.jobs import Job, JobCreate, JobParams, JobResult
-from .services.context import Service, utcnow
+from .errors import FieldError, ValidationFailed
+from .schemas.jobs import Job, JobCreate, JobParams, JobResult, SyncResult
+from .services.context import Caller, Service, utcnow
 
 log = logging.getLogger("tribeops.jobs")
 J = t.jobs.c
@@ -53,20 +54,41 @@ class JobQueue(Protocol):
     async def enqueue(self, job_id: str, attempt: int = 0, after: str | None = None) -> bool: ...
 
 
+SYNC = "connections.sync"
+
+
 def to_job(row: Any) -> Job:
+    result = None
+    if row.result is not None:  # stored without its tag, which the job's kind tells
+        result = msgspec.convert(row.result, SyncResult if row.kind == SYNC else JobResult)
     return Job(id=row.id, kind=row.kind, params=msgspec.convert(row.params, JobParams), status=row.status,
                attempts=row.attempts, created_at=row.created_at, started_at=row.started_at,
-               finished_at=row.finished_at, result=None if row.result is None else msgspec.convert(row.result, JobResult),
-               errors=row.errors)
+               finished_at=row.finished_at, result=result, errors=row.errors)
 
 
 class JobService(Service):
+    def __init__(self, conn: AsyncConnection, caller: Caller, registry: Any = None) -> None:
+        """``registry`` (the plugins' :class:`~tribeops.core.plugins.Registry`) checks a sync's
+        connector and stream; without it, syncs are refused."""
+        super().__init__(conn, caller)
+        self.registry = registry
+
     async def create(self, data: JobCreate) -> Job:
-        """Record a queued job (422 when the brand is not the caller's), or give the one already
+        """Record a queued job (422 naming the parameter at fault), or give the one already
         waiting that does the same: a queued aggregation of the brand for an aggregation, a
-        queued rebuild for either (it counts everything). Requests that pile up while the
-        brand's run is under way so take one worker, not one each."""
-        brand_id = data.params.brand_id
+        queued rebuild for either (it counts everything), a queued sync of the connection's
+        streams for a sync of them or of one. Requests that pile up while the brand's run is
+        under way so take one worker, not one each."""
+        if data.kind == SYNC:
+            return await self._sync(data)
+        p = data.params
+        if p.brand_id is None:
+            raise ValidationFailed([FieldError("/params/brand_id", f"A {data.kind} job needs the brand's id.")])
+        wrong = [FieldError(f"/params/{name}", f"Only a {SYNC} job takes a {name}.")
+                 for name in ("connection_id", "stream") if getattr(p, name) is not None]
+        if wrong:
+            raise ValidationFailed(wrong)
+        brand_id = p.brand_id
         await self.require_brand(brand_id, "/params/brand_id")
         await advisory_locks(self.conn, SCHEDULE, [brand_id], shared=False)  # two requests at once: one job
         covering = ["scorecards.rebuild"] + (["scorecards.aggregate"] if data.kind == "scorecards.aggregate" else [])
@@ -74,6 +96,31 @@ class JobService(Service):
             J.workspace_id == self.ws, J.subject == brand_id, J.status == "queued", J.kind.in_(covering))
             .order_by(J.created_at).limit(1))).scalar()
         return await self.get(waiting or await insert_job(self.conn, self.ws, data.kind, brand_id))
+
+    async def _sync(self, data: JobCreate) -> Job:
+        p = data.params
+        if p.connection_id is None:
+            raise ValidationFailed([FieldError("/params/connection_id", f"A {SYNC} job needs the connection's id.")])
+        c = t.connections.c
+        row = (await self.conn.execute(sa.select(c.brand_id, c.network, c.config).where(
+            t.connections.c.workspace_id == self.ws, t.connections.c.id == p.connection_id))).first()
+        if row is None:
+            raise ValidationFailed([FieldError("/params/connection_id",
+                                               f"No connection with id {p.connection_id!r} in this workspace.")])
+        problems = []
+        if p.brand_id is not None and p.brand_id != row.brand_id:
+            problems.append(FieldError("/params/brand_id", f"The connection is of brand {row.brand_id!r}, not "
+                                                           f"{p.brand_id!r} (the brand may be left out)."))
+        problems += sync_problems(self.registry, row.network, row.config, p.stream)
+        if problems:
+            raise ValidationFailed(problems)
+        await advisory_locks(self.conn, SCHEDULE, [p.connection_id], shared=False)  # two requests at once: one job
+        waiting = (await self.conn.execute(sa.select(J.id, J.params).where(
+            J.workspace_id == self.ws, J.subject == p.connection_id, J.status == "queued", J.kind == SYNC)
+            .order_by(J.created_at))).all()
+        covering = next((w.id for w in waiting if w.params.get("stream") in (None, p.stream)), None)
+        return await self.get(covering or await insert_sync(self.conn, self.ws, row.brand_id, p.connection_id,
+                                                            p.stream))
 
     async def get(self, job_id: str) -> Job:
         row = (await self.conn.execute(sa.select(t.jobs).where(J.workspace_id == self.ws, J.id == job_id))).first()
@@ -84,7 +131,7 @@ class JobService(Service):
     async def list(self, *, limit: int, starting_after: str | None, status: str | None = None,
                    kind: str | None = None, brand_id: str | None = None) -> Page[Job]:
         where = [J.workspace_id == self.ws]
-        for column, value in ((J.status, status), (J.kind, kind), (J.subject, brand_id)):
+        for column, value in ((J.status, status), (J.kind, kind), (J.brand_id, brand_id)):
             if value:
                 where.append(column == value)
         query = sa.select(t.jobs).where(*where)
@@ -92,10 +139,47 @@ class JobService(Service):
                               starting_after=starting_after, to_item=to_job)
 
 
+def sync_problems(registry: Any, network: str, config: Any, stream: str | None) -> list[FieldError]:
+    """Why a connection of ``network`` (with ``config``) cannot be synced (``stream`` alone, if
+    given): its connector is not installed, does not poll, or has no such stream."""
+    registered = registry.connectors.get(network) if registry is not None else None
+    if registered is None:
+        return [FieldError("/params/connection_id", f"No connector for {network!r} is installed: its plugin may "
+                                                    "have been removed or disabled.")]
+    connector = registered.item
+    if "polling" not in connector.capabilities:
+        return [FieldError("/params/connection_id", f"The {network} connector does not poll its network "
+                                                    f"({', '.join(connector.capabilities)}): there is nothing to sync.")]
+    if stream is not None:
+        try:
+            names = [s.name for s in connector(connector.parse_config(config)).streams()]
+        except ValidationFailed as exc:
+            wrong = "; ".join(f"{e.pointer or '(config)'}: {e.message}" for e in exc.errors)
+            return [FieldError("/params/connection_id", "The connection's config does not satisfy its connector "
+                                                        f"any more ({wrong}): update it first.")]
+        if stream not in names:
+            return [FieldError("/params/stream", f"The {network} connector has no stream {stream!r}; "
+                                                 f"it has {', '.join(names)}.")]
+    return []
+
+
 async def insert_job(conn: AsyncConnection, ws: str, kind: str, brand_id: str) -> str:
+    """A queued scorecard job of the brand (whose turns it takes)."""
+    return await _insert(conn, ws, kind, brand_id, brand_id, {"brand_id": brand_id})
+
+
+async def insert_sync(conn: AsyncConnection, ws: str, brand_id: str, connection_id: str,
+                      stream: str | None = None) -> str:
+    """A queued sync of the connection (whose turns it takes): of ``stream``, or of every stream."""
+    params = {"brand_id": brand_id, "connection_id": connection_id, **({"stream": stream} if stream else {})}
+    return await _insert(conn, ws, SYNC, connection_id, brand_id, params)
+
+
+async def _insert(conn: AsyncConnection, ws: str, kind: str, subject: str, brand_id: str,
+                  params: dict[str, Any]) -> str:
     job_id = new_id("job")
-    await conn.execute(sa.insert(t.jobs).values(id=job_id, workspace_id=ws, kind=kind, subject=brand_id,
-                                                params={"brand_id": brand_id}, status="queued", attempts=0,
+    await conn.execute(sa.insert(t.jobs).values(id=job_id, workspace_id=ws, kind=kind, subject=subject,
+                                                brand_id=brand_id, params=params, status="queued", attempts=0,
                                                 created_at=utcnow()))
     return job_id
 
@@ -172,11 +256,25 @@ async def _give_back(db: Database, job_id: str, attempt: int) -> None:
 
 
 Check = Callable[[Any], Awaitable[list[str]]]
+# What runs a claimed job (given its row) and returns its result (see :class:`JobFailed`).
+Work = Callable[[Any], Awaitable[dict[str, Any]]]
+
+
+class JobFailed(Exception):
+    """Raised by a job's work that failed after doing part of it: the job fails with
+    ``errors``, and ``result`` says what was done (a sync's pages stored before one failed)."""
+
+    def __init__(self, errors: list[str], result: dict[str, Any] | None = None) -> None:
+        super().__init__("; ".join(errors))
+        self.errors, self.result = errors, result
 
 
 async def execute(db: Database, job_id: str, check: Check | None = None, stale: timedelta = STALE,
-                  queue: JobQueue | None = None) -> str | None:
+                  queue: JobQueue | None = None, work: Work | None = None) -> str | None:
     """Run one job if it can be claimed; returns its final status (None if not claimed).
+
+    ``work`` runs it (see :meth:`~tribeops.core.runtime.Runtime.run_job`, which runs every
+    kind); without it, only the scorecard jobs can run, which need nothing but the database.
 
     ``check`` runs after the work and returns problems to record beside the result (the
     metrics' plugin errors, for instance). It heartbeats often enough for the sweep's ``stale``
@@ -189,13 +287,22 @@ async def execute(db: Database, job_id: str, check: Check | None = None, stale: 
         return None
     beat = asyncio.create_task(_heartbeat(db, job_id, row.attempts, heartbeat_for(stale)))
     try:
-        result = await aggregate.run(db, row.kind, row.workspace_id, row.params["brand_id"])
+        if work is not None:
+            result = await work(row)
+        elif row.kind == SYNC:
+            raise JobFailed([f"{SYNC} jobs run where the plugins are loaded (a runtime's run_job)"])
+        else:
+            result = await aggregate.run(db, row.kind, row.workspace_id, row.params["brand_id"])
         errors = await check(row) if check else []
     except asyncio.CancelledError:
         beat.cancel()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(_give_back(db, job_id, row.attempts)), 5)
         raise
+    except JobFailed as exc:
+        log.warning("job %s failed: %s", job_id, exc)
+        await _finish(db, job_id, row.attempts, "failed", exc.result, [e[:2000] for e in exc.errors[:100]])
+        status = "failed"
     except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost
         if isinstance(exc, TribeopsError):  # the job's own problem (its brand deleted, say)
             log.warning("job %s failed: %s", job_id, exc)
@@ -314,3 +421,19 @@ async def schedule_pending(db: Database, debounce: timedelta = DEBOUNCE, max_del
             s.pending == 1, settled, ~sa.exists(busy), sa.exists(exists)))).all()
         return [await insert_job(conn, row.workspace_id, "scorecards.rebuild" if row.rebuild else
                                  "scorecards.aggregate", row.brand_id) for row in due]
+
+
+async def schedule_syncs(db: Database, now: datetime | None = None) -> list[str]:
+    """Queue a sync of each connection that is due one: ``sync_every_minutes`` after its last
+    sync was queued (at once, for one never synced), with none queued or running. A sync that
+    failed is so tried again at the next interval, not at every tick."""
+    c, now = t.connections.c, now or utcnow()
+    last = sa.select(sa.func.max(J.created_at)).where(J.subject == c.id, J.kind == SYNC).scalar_subquery()
+    busy = sa.select(J.id).where(J.subject == c.id, J.kind == SYNC, J.status.in_(("queued", "running")))
+    async with db.transaction() as conn:
+        await advisory_locks(conn, SCHEDULE, ["schedule"], shared=False)  # one pass at a time (see schedule_pending)
+        rows = (await conn.execute(sa.select(c.id, c.workspace_id, c.brand_id, c.sync_every_minutes,
+                                             last.label("last")).where(c.sync_every_minutes.is_not(None),
+                                                                       ~sa.exists(busy)))).all()
+        due = [r for r in rows if r.last is None or r.last <= now - timedelta(minutes=r.sync_every_minutes)]
+        return [await insert_sync(conn, r.workspace_id, r.brand_id, r.id) for r in due]

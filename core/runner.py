@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 from .db import Database
-from .jobs import Check, execute, schedule_pending, sweep
+from .jobs import Check, Work, execute, schedule_pending, schedule_syncs, sweep
 
 log = logging.getLogger("tribeops.jobs")
 
@@ -16,19 +16,19 @@ log = logging.getLogger("tribeops.jobs")
 class InProcessRunner:
     """A :class:`~tribeops.core.jobs.JobQueue` whose worker is an asyncio task of this process.
 
-    Every ``tick`` seconds it queues aggregations for brands with new events and sweeps lost
-    jobs. ``at_once`` jobs run at the same time, each of another brand (a brand's job waits
+    Every ``tick`` seconds it queues aggregations for brands with new events and the syncs
+    due, and sweeps lost jobs. ``work`` runs each job (see :func:`~tribeops.core.jobs.execute`). ``at_once`` jobs run at the same time, each of another brand (a brand's job waits
     queued while another of its jobs runs, see :func:`~tribeops.core.jobs.claim`): a long
     rebuild of one brand does not hold up the others' freshness. On SQLite they take turns to
     write; a rebuild works its rows out without the writer, and a run writes briefly.
     """
 
     def __init__(self, db: Database, check: Check | None = None, tick: float = 1.0, stale: float = 30.0,
-                 at_once: int = 2) -> None:
+                 at_once: int = 2, work: Work | None = None) -> None:
         if at_once < 1:
             raise ValueError(f"at_once must be at least 1, not {at_once}")
         self.db, self.check, self.tick, self.stale = db, check, tick, timedelta(seconds=stale)
-        self.at_once = at_once
+        self.at_once, self.work = at_once, work
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: set[str] = set()  # the jobs in the queue
         self._tasks: list[asyncio.Task[None]] = []
@@ -76,7 +76,7 @@ class InProcessRunner:
     async def _ticker(self) -> None:
         while not self._stopping.is_set():
             try:
-                for job_id in await schedule_pending(self.db):
+                for job_id in [*await schedule_pending(self.db), *await schedule_syncs(self.db)]:
                     await self.enqueue(job_id)
                 for job_id, attempt in await sweep(self.db, self.stale):
                     await self.enqueue(job_id, attempt)
@@ -90,6 +90,6 @@ class InProcessRunner:
             job_id = await self._queue.get()
             self._waiting.discard(job_id)
             try:
-                await execute(self.db, job_id, self.check, self.stale, self)
+                await execute(self.db, job_id, self.check, self.stale, self, self.work)
             except Exception:  # noqa: BLE001
                 log.exception("job %s could not run", job_id)

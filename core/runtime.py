@@ -10,7 +10,7 @@ from typing import Any
 import pluggy
 import sqlalchemy as sa
 
-from . import scorecards
+from . import aggregate, scorecards
 from . import tables as t
 from .db import Database
 from .idempotency import purge
@@ -57,12 +57,24 @@ class Runtime:
         for failure in await notify(self.pm, "startup", runtime=self):
             self.registry.record_error(failure.plugin, str(failure))
 
+    async def run_job(self, job: Any) -> dict[str, Any]:
+        """Run a claimed job (its row, see :func:`~tribeops.core.jobs.execute`) and return its
+        result: an aggregation, a rebuild, or a connection's sync."""
+        if job.kind == "connections.sync":
+            from .sync import sync_connection  # the sync engine is built on the runtime
+
+            return await sync_connection(self, job.workspace_id, job.params["connection_id"], job.params.get("stream"))
+        return await aggregate.run(self.db, job.kind, job.workspace_id, job.params["brand_id"])
+
     async def check_metrics(self, job: Any) -> list[str]:
         """After a job: run every metric on the brand's latest day with data and return the failures
         (a plugin's metric that raised, say), so the job's result shows them. One day, not the whole
         history, and each metric given :data:`CHECK_TIMEOUT` seconds, not a scorecard's minute:
         automatic aggregations follow every ingest and must stay cheap, and one slow metric would
-        otherwise hold up every job (on the embedded default, every brand's)."""
+        otherwise hold up every job (on the embedded default, every brand's). A sync has none:
+        its events are counted by the aggregation that follows."""
+        if not job.kind.startswith("scorecards."):
+            return []
         brand_id = job.params["brand_id"]
         async with self.db.reading() as conn:
             last = (await conn.execute(sa.select(sa.func.max(t.rollups.c.day)).where(

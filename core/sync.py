@@ -3,15 +3,18 @@
 Core, not the connector, stores what each page yields and checkpoints the stream's cursor
 in the same transaction, so a run that dies resumes after its last committed page. A page
 token seen twice in one run stops it: a network that loops would otherwise never finish.
+A connection's sync (the ``connections.sync`` job: on demand, or every ``sync_every_minutes``)
+runs each of its streams so.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
-from msgspec import Meta
 import sqlalchemy as sa
 
 from . import tables as t
@@ -20,24 +23,16 @@ from .errors import NotFound
 from .ingest import Batch, ingest, notify_ingested
 from .members import resolve, sightings
 from .runtime import Runtime
+from .jobs import JobFailed
+from .schemas.connections import SyncReport
+from .schemas.jobs import SyncResult
 from .services.context import Caller, utcnow
+
+log = logging.getLogger("tribeops.sync")
 
 
 class PaginationLoop(RuntimeError):
     """The network handed back a page token it had already given in this run."""
-
-
-class SyncReport(msgspec.Struct, kw_only=True):
-    """What a sync run (or one webhook delivery) stored."""
-
-    connection_id: Annotated[str, Meta(max_length=32)]
-    stream: Annotated[str, Meta(max_length=64)]
-    pages: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    members: int = 0
-    cursor: Annotated[str, Meta(max_length=200)] | None = None
 
 
 def _later(a: str | None, b: str | None) -> str | None:
@@ -75,18 +70,32 @@ async def load_connector(runtime: Runtime, connection_id: str, workspace_id: str
     return Loaded(row, cls(cls.parse_config(row.config)), dict(handles or {}))
 
 
+# Seconds a connector has to fetch one page.
+PAGE_TIMEOUT = 300.0
+
+
+class PageTimeout(RuntimeError):
+    """A connector's fetch of one page took longer than :data:`PAGE_TIMEOUT`."""
+
+
 async def run_stream(runtime: Runtime, caller: Caller, connection_id: str, stream_name: str,
-                     max_pages: int = 10_000) -> SyncReport:
-    """Sync one stream of a connection from its checkpoint to the last page."""
+                     max_pages: int = 10_000, report: SyncReport | None = None) -> SyncReport:
+    """Sync one stream of a connection from its checkpoint to the last page. ``report`` (else a
+    new one) counts what each committed page stored: if a page fails, what came before."""
     loaded = await load_connector(runtime, connection_id, caller.workspace_id)
     row, stream = loaded.row, loaded.connector.stream(stream_name)
     cursor = (row.state or {}).get(stream_name, {}).get("cursor")
-    report = SyncReport(connection_id=connection_id, stream=stream_name, cursor=cursor)
+    report = report or SyncReport(connection_id=connection_id, stream=stream_name)
+    report.cursor = cursor
     seen: set[str | None] = set()
     token: str | None = None
     while report.pages < max_pages:
         context = loaded.context(report.cursor)
-        page = stream.parse(await stream.fetch(context, token), context)
+        try:
+            payload = await asyncio.wait_for(stream.fetch(context, token), PAGE_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise PageTimeout(f"page {report.pages + 1} was not fetched within {PAGE_TIMEOUT:g} s") from None
+        page = stream.parse(payload, context)
         await commit_page(runtime, caller, connection_id, stream, page, report)
         seen.add(token)
         if page.next_page is None:
@@ -95,6 +104,35 @@ async def run_stream(runtime: Runtime, caller: Caller, connection_id: str, strea
             raise PaginationLoop(f"{row.network}/{stream_name}: page token {page.next_page!r} came back twice")
         token = page.next_page
     return report
+
+
+async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: str,
+                          stream: str | None = None) -> dict[str, Any]:
+    """A connection's sync: each of its streams (``stream`` alone, if given) from its checkpoint
+    to its last page; the result is a :class:`~tribeops.core.schemas.jobs.SyncResult`. A stream
+    that fails (the network down, a payload the connector refuses) stops at the page that failed:
+    the pages before it stay stored and checkpointed, the next sync resumes after them, and the
+    other streams still run. Then the job fails with one error per failed stream, naming the
+    plugin, the network and the stream, and its result says what was stored."""
+    caller = Caller(workspace_id=workspace_id, cursor_secret="")
+    loaded = await load_connector(runtime, connection_id, workspace_id)
+    network = loaded.row.network
+    plugin = runtime.registry.connectors[network].plugin
+    names = [stream] if stream else [s.name for s in loaded.connector.streams()]
+    reports, errors = [], []
+    for name in names:
+        report = SyncReport(connection_id=connection_id, stream=name)
+        try:
+            await run_stream(runtime, caller, connection_id, name, report=report)
+        except Exception as exc:  # noqa: BLE001 - the plugin's failure, recorded on the job
+            log.warning("%s: sync of %s/%s (connection %s) failed", plugin, network, name, connection_id,
+                        exc_info=True)
+            errors.append(f"{plugin}: {network}/{name}: {type(exc).__name__}: {exc}")
+        reports.append(report)
+    result = msgspec.to_builtins(SyncResult(connection_id=connection_id, streams=reports))
+    if errors:
+        raise JobFailed(errors, result)
+    return result
 
 
 async def commit_page(runtime: Runtime, caller: Caller, connection_id: str, stream: Stream, page: PageResult,

@@ -224,6 +224,8 @@ connections = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("config", JSON, nullable=False),
     sa.Column("state", JSON, nullable=False),
+    # Minutes between automatic syncs; null: only when asked for (see jobs.schedule_syncs).
+    sa.Column("sync_every_minutes", sa.Integer(), nullable=True),
     *_stamps(),
     sa.Index(None, "workspace_id", "id"),
 )
@@ -352,7 +354,10 @@ jobs = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     _ws(),
     sa.Column("kind", sa.String(64), nullable=False),
+    # What the job's runs take turns on (one running at a time): its brand for the scorecard
+    # jobs, its connection for a sync, which need not wait for the brand's aggregations.
     sa.Column("subject", sa.String(32), nullable=True),
+    sa.Column("brand_id", sa.String(32), nullable=True),
     sa.Column("params", JSON, nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("attempts", sa.Integer(), nullable=False),
@@ -369,6 +374,7 @@ jobs = sa.Table(
     sa.Index(None, "workspace_id", "id"),
     sa.Index(None, "status", "created_at"),
     sa.Index(None, "subject", "status"),
+    sa.Index(None, "brand_id", "status"),
     # The sweep forgets finished jobs by when they finished, at each tick: through this, it
     # reads only those old enough, not every job kept.
     sa.Index(None, "status", "finished_at"),

@@ -58,6 +58,21 @@ def jobs_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_scheduled_syncs() -> Iterator[None]:
+    """The session's apps share a database where the API suites and schemathesis create
+    connections to made-up feeds: their runners must not fetch them (tests reach no network).
+    Tests sync when they ask (``POST /v1/connections/{id}/sync``); the schedule itself is tested
+    on a database of its own (``tests/core/test_connection_syncs.py``)."""
+
+    async def none(db: Any, now: Any = None) -> list[str]:
+        return []
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tribeops.core.runner.schedule_syncs", none)
+        yield
+
+
 @pytest.fixture(scope="session")
 def client(database_url: str) -> Iterator[TestClient[Any]]:
     app = create_app(Settings(database_url=database_url, key_cache_seconds=0))

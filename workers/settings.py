@@ -1,4 +1,5 @@
-"""arq worker settings: thin jobs that call core, and the tick that keeps scorecards fresh."""
+"""arq worker settings: thin jobs that call core, and the tick that keeps scorecards fresh and
+connections synced."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from arq import cron
 
 from tribeops.core.db import Database
-from tribeops.core.jobs import execute, schedule_pending, sweep
+from tribeops.core.jobs import execute, schedule_pending, schedule_syncs, sweep
 from tribeops.core.runtime import Runtime
 from tribeops.core.settings import Settings
 
@@ -36,16 +37,16 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
     """Run one recorded job (a no-op when another worker already claimed it)."""
     runtime: Runtime = ctx["runtime"]
     return await execute(runtime.db, job_id, runtime.check_metrics,
-                         timedelta(seconds=runtime.settings.job_stale_seconds), ctx["queue"])
+                         timedelta(seconds=runtime.settings.job_stale_seconds), ctx["queue"], runtime.run_job)
 
 
 async def tick(ctx: dict[str, Any]) -> int:
-    """Queue aggregations for brands with new events; wake workers for queued jobs whose wake-up
+    """Queue aggregations for brands with new events, and the connections' syncs due; wake workers for queued jobs whose wake-up
     was lost (Redis restarted) or whose worker died."""
     runtime: Runtime = ctx["runtime"]
     queue: ArqQueue = ctx["queue"]
     woken = 0
-    for job_id in await schedule_pending(runtime.db):
+    for job_id in [*await schedule_pending(runtime.db), *await schedule_syncs(runtime.db)]:
         woken += await queue.enqueue(job_id)
     for job_id, attempt in await sweep(runtime.db, timedelta(seconds=runtime.settings.job_stale_seconds)):
         woken += await queue.enqueue(job_id, attempt)

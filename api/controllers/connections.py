@@ -11,14 +11,17 @@ from tribeops.core import webhooks
 from tribeops.core.connectors import PayloadError, WebhookRequest
 from tribeops.core.errors import FieldError, ValidationFailed
 from tribeops.core.schemas.common import Page
-from tribeops.core.schemas.connections import CONNECTION_EXAMPLE, Connection, ConnectionCreate, ConnectionUpdate
+from tribeops.core.schemas.connections import (CONNECTION_EXAMPLE, Connection, ConnectionCreate, ConnectionUpdate,
+                                                SyncReport)
+from tribeops.core.schemas.jobs import Job, JobCreate, JobCreateParams
 from tribeops.core.services.connections import ConnectionService
-from tribeops.core.sync import SyncReport
 
 from ..auth import CallerDep
 from ..creating import IdempotencyKey, create
-from ..docs import CREATED, READ_ERRORS, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body, problems
+from ..docs import (CREATED, READ_ERRORS, RETRY_AFTER, WRITE_ERRORS, IdFilter, IdParam, Limit, StartingAfter, body,
+                    problems)
 from ..state import Runtime
+from .jobs import start_job
 
 ConnectionIdParam = Annotated[str, IdParam]
 
@@ -35,7 +38,9 @@ class ConnectionController(Controller):
         idempotency_key: Annotated[str | None, IdempotencyKey] = None,
     ) -> Response[Connection]:
         """A brand's account on a network; `config` is checked against the network's connector
-        (its schema is in `GET /v1/connectors`)."""
+        (its schema is in `GET /v1/connectors`). A connector that polls its network syncs the
+        connection every `sync_every_minutes` (60 unless given; null: only when asked for), the
+        first time at once."""
         return await create(request, runtime, caller,
                             lambda conn: ConnectionService(conn, caller, runtime.registry).create(data),
                             "/v1/connections")
@@ -63,6 +68,20 @@ class ConnectionController(Controller):
                                 ) -> Connection:
         async with runtime.db.transaction() as conn:
             return await ConnectionService(conn, caller, runtime.registry).update(connection_id, data)
+
+    @post("/{connection_id:str}/sync", operation_id="syncConnection", summary="Sync a connection now",
+          opt={"scope": "write"}, status_code=202, responses=problems(400, 401, 403, 404, 409, 422),
+          response_headers=[*CREATED, RETRY_AFTER])
+    async def sync_connection(self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
+                              connection_id: ConnectionIdParam,
+                              idempotency_key: Annotated[str | None, IdempotencyKey] = None) -> Response[Job]:
+        """Queue a `connections.sync` job for every stream of the connection, as
+        `POST /v1/jobs` does, and answer it: poll `Location`. Each stream goes on from its
+        checkpointed cursor; the job's `result` counts what each stored."""
+        async with runtime.db.reading() as conn:
+            await ConnectionService(conn, caller, runtime.registry).get(connection_id)  # 404 for another's
+        data = JobCreate(kind="connections.sync", params=JobCreateParams(connection_id=connection_id))
+        return await start_job(request, runtime, caller, data)
 
     @delete("/{connection_id:str}", operation_id="deleteConnection", summary="Delete a connection",
             opt={"scope": "write"}, responses=problems(*READ_ERRORS))

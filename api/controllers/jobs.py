@@ -11,8 +11,8 @@ from litestar.params import FromQuery
 
 from tribeops.core.jobs import JobService
 from tribeops.core.schemas.common import Page
-from tribeops.core.schemas.jobs import JOB_EXAMPLE, Job, JobCreate, JobKind, JobStatus
-from tribeops.core.services.context import utcnow
+from tribeops.core.schemas.jobs import JOB_EXAMPLE, SYNC_EXAMPLE, Job, JobCreate, JobKind, JobStatus
+from tribeops.core.services.context import Caller, utcnow
 
 from ..auth import CallerDep
 from ..creating import IdempotencyKey, create
@@ -27,22 +27,15 @@ class JobController(Controller):
     @post(operation_id="createJob", summary="Start a job", opt={"scope": "write"}, status_code=202,
           responses=problems(*WRITE_ERRORS), response_headers=[*CREATED, RETRY_AFTER])
     async def create_job(self, request: Request[Any, Any, Any], runtime: Runtime, caller: CallerDep,
-                         data: Annotated[JobCreate, body(JOB_EXAMPLE, "The job to run.")],
+                         data: Annotated[JobCreate, body(JOB_EXAMPLE, "The job to run.", Sync=SYNC_EXAMPLE)],
                          idempotency_key: Annotated[str | None, IdempotencyKey] = None) -> Response[Job]:
         """Queue a job and answer at once: poll `Location` until `status` is `succeeded` or `failed`.
-        (Aggregations also run by themselves shortly after events arrive.) While the brand's same
-        job is waiting (or a rebuild, for an aggregation), it answers that job. Retried with the
-        same `Idempotency-Key`, it answers the first job again rather than queue another."""
-
-        async def wake(job: Job) -> None:
-            await runtime.queue.enqueue(job.id)  # a lost wake-up is sent again by the sweep
-
-        response = await create(request, runtime, caller, lambda conn: JobService(conn, caller).create(data),
-                                "/v1/jobs", status_code=202, then=wake)
-        job = msgspec.json.decode(response.content, type=Job)
-        if (wait := retry_after(job.status, job.started_at)) is not None:
-            response.headers["Retry-After"] = str(wait)
-        return response
+        (Aggregations also run by themselves shortly after events arrive, and syncs every
+        connection's `sync_every_minutes`.) While the brand's same job is waiting (or a rebuild,
+        for an aggregation; or the connection's sync of every stream, for a sync), it answers
+        that job. Retried with the same `Idempotency-Key`, it answers the first job again rather
+        than queue another."""
+        return await start_job(request, runtime, caller, data)
 
     @get(operation_id="listJobs", summary="List jobs", responses=problems(*READ_ERRORS))
     async def list_jobs(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
@@ -74,3 +67,19 @@ def retry_after(status: str, started_at: datetime | None) -> int | None:
     if status == "queued" or started_at is None:
         return 1
     return max(1, min(30, round((utcnow() - started_at).total_seconds() / 5)))
+
+
+async def start_job(request: Request[Any, Any, Any], runtime: Runtime, caller: Caller, data: JobCreate) -> Response[Job]:
+    """Queue the job (or find the one waiting that does the same), wake a worker once it is
+    committed, and answer 202 with it, its `Location` and when to poll."""
+
+    async def wake(job: Job) -> None:
+        await runtime.queue.enqueue(job.id)  # a lost wake-up is sent again by the sweep
+
+    response = await create(request, runtime, caller,
+                            lambda conn: JobService(conn, caller, runtime.registry).create(data),
+                            "/v1/jobs", status_code=202, then=wake)
+    job = msgspec.json.decode(response.content, type=Job)
+    if (wait := retry_after(job.status, job.started_at)) is not None:
+        response.headers["Retry-After"] = str(wait)
+    return response

@@ -11,6 +11,12 @@ from .common import BrandId, Name, Network, Strict, Timestamp, id_of
 
 ConnectionId = id_of("con", "connection")
 Config = Annotated[dict[Annotated[str, Meta(max_length=64)], Any], Meta(max_length=50)]
+StreamName = Annotated[str, Meta(min_length=1, max_length=64, description="A stream of the connection's connector.")]
+SyncEvery = Annotated[int, Meta(ge=1, le=10080, description=(
+    "Minutes between automatic syncs (one week at most); null: only when asked for. A connector that "
+    "polls gets 60 when it is not given; one that does not (webhooks, files) only takes null."))]
+# Minutes between a polling connection's syncs when its creator does not say.
+DEFAULT_SYNC_EVERY = 60
 
 
 class ConnectionCreate(Strict):
@@ -18,11 +24,13 @@ class ConnectionCreate(Strict):
     network: Network
     name: Name
     config: Config = {}
+    sync_every_minutes: SyncEvery | None | UnsetType = UNSET
 
 
 class ConnectionUpdate(Strict):
     name: Name | UnsetType = UNSET
     config: Config | UnsetType = UNSET
+    sync_every_minutes: SyncEvery | None | UnsetType = UNSET
 
 
 class StreamState(msgspec.Struct, kw_only=True):
@@ -40,8 +48,22 @@ class Connection(msgspec.Struct, kw_only=True):
     name: Name
     config: Config
     state: Annotated[dict[Annotated[str, Meta(max_length=64)], StreamState], Meta(max_length=50)]
+    sync_every_minutes: SyncEvery | None
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class SyncReport(msgspec.Struct, kw_only=True):
+    """What a sync of one stream (or one webhook delivery) stored."""
+
+    connection_id: ConnectionId
+    stream: StreamName
+    pages: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    members: int = 0
+    cursor: Annotated[str, Meta(max_length=200)] | None = None
 
 
 CONNECTION_EXAMPLE = {

@@ -1,4 +1,4 @@
-"""Jobs: long work (aggregation, rebuilds) recorded in the database and run by workers."""
+"""Jobs: long work (aggregation, rebuilds, connection syncs) recorded in the database and run by workers."""
 
 from __future__ import annotations
 
@@ -8,28 +8,44 @@ import msgspec
 from msgspec import Meta
 
 from .common import BrandId, Strict, Timestamp, id_of
+from .connections import ConnectionId, StreamName, SyncReport
 
-JobKind = Literal["scorecards.aggregate", "scorecards.rebuild"]
+JobKind = Literal["scorecards.aggregate", "scorecards.rebuild", "connections.sync"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 JobId = id_of("job", "job")
 
 
-class JobParams(Strict):
-    brand_id: BrandId
+class JobCreateParams(Strict):
+    """``brand_id`` for the scorecard jobs; ``connection_id`` (and optionally one ``stream``) for
+    a sync, whose brand is the connection's."""
+
+    brand_id: BrandId | None = None
+    connection_id: ConnectionId | None = None
+    stream: StreamName | None = None
 
 
 class JobCreate(Strict):
     """``scorecards.aggregate`` brings a brand's scorecards up to date with its new events;
-    ``scorecards.rebuild`` recomputes them from all its events."""
+    ``scorecards.rebuild`` recomputes them from all its events; ``connections.sync`` fetches what
+    a connection's account has new on its network, every stream (or the one given) from its
+    checkpointed cursor, and stores it as events."""
 
     kind: JobKind
-    params: JobParams
+    params: JobCreateParams
+
+
+class JobParams(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The job's brand; for a sync, also its connection, and its stream when only one."""
+
+    brand_id: BrandId
+    connection_id: ConnectionId | None = None
+    stream: StreamName | None = None
 
 
 Count = Annotated[int, Meta(ge=0)]
 
 
-class JobResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+class JobResult(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="object", tag="aggregation"):
     """What an aggregation or a rebuild did."""
 
     brand_id: BrandId
@@ -46,6 +62,13 @@ class JobResult(msgspec.Struct, kw_only=True, omit_defaults=True):
                     "stopped being, copies of it.")] | None = None
 
 
+class SyncResult(msgspec.Struct, kw_only=True, tag_field="object", tag="sync"):
+    """What a connection's sync stored, stream by stream (each up to where it stopped, if it failed)."""
+
+    connection_id: ConnectionId
+    streams: Annotated[list[SyncReport], Meta(max_length=50)]
+
+
 class Job(msgspec.Struct, kw_only=True):
     id: JobId
     object: Literal["job"] = "job"
@@ -56,8 +79,9 @@ class Job(msgspec.Struct, kw_only=True):
     created_at: Timestamp
     started_at: Timestamp | None
     finished_at: Timestamp | None
-    result: JobResult | None
+    result: JobResult | SyncResult | None
     errors: Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(max_length=100)] | None
 
 
 JOB_EXAMPLE = {"kind": "scorecards.aggregate", "params": {"brand_id": "brd_01JD0000000000000000000000"}}
+SYNC_EXAMPLE = {"kind": "connections.sync", "params": {"connection_id": "con_01JD0000000000000000000000"}}

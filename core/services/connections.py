@@ -11,7 +11,7 @@ from ..errors import FieldError, ValidationFailed
 from ..ids import new_id
 from ..plugins import Registry
 from ..schemas.common import Page
-from ..schemas.connections import Connection, ConnectionCreate, ConnectionUpdate, StreamState
+from ..schemas.connections import DEFAULT_SYNC_EVERY, Connection, ConnectionCreate, ConnectionUpdate, StreamState
 from .context import Caller, Service
 from .resources import ResourceService
 
@@ -33,7 +33,20 @@ class ConnectionService(ResourceService[Connection]):
     def to_item(self, row: Any) -> Connection:
         return Connection(id=row.id, brand_id=row.brand_id, network=row.network, name=row.name,
                           config=masked(dict(row.config)), created_at=row.created_at, updated_at=row.updated_at,
-                          state={k: msgspec.convert(v, StreamState) for k, v in (row.state or {}).items()})
+                          state={k: msgspec.convert(v, StreamState) for k, v in (row.state or {}).items()},
+                          sync_every_minutes=row.sync_every_minutes)
+
+    def _sync_every(self, network: str, minutes: int | None | msgspec.UnsetType) -> int | None:
+        """The minutes between the connection's automatic syncs: as given, else 60 for a
+        connector that polls; a connector that does not (webhooks, files) takes only null."""
+        polls = "polling" in self.registry.connectors[network].item.capabilities
+        if isinstance(minutes, msgspec.UnsetType):
+            return DEFAULT_SYNC_EVERY if polls else None
+        if minutes is not None and not polls:
+            raise ValidationFailed([FieldError("/sync_every_minutes", f"The {network} connector does not poll its "
+                                                                      "network, so there is nothing to sync: "
+                                                                      "leave it out or null.")])
+        return minutes
 
     def _check_config(self, network: str, config: dict[str, Any]) -> None:
         registered = self.registry.connectors.get(network)
@@ -50,7 +63,8 @@ class ConnectionService(ResourceService[Connection]):
         await self.require_brand(data.brand_id)
         self._check_config(data.network, data.config)
         values = {"id": new_id("connection"), "brand_id": data.brand_id, "network": data.network,
-                  "name": data.name, "config": data.config, "state": {}}
+                  "name": data.name, "config": data.config, "state": {},
+                  "sync_every_minutes": self._sync_every(data.network, data.sync_every_minutes)}
         return await self.get(await self._insert(values))
 
     async def update(self, connection_id: str, data: ConnectionUpdate) -> Connection:
@@ -61,6 +75,13 @@ class ConnectionService(ResourceService[Connection]):
         if not isinstance(data.config, msgspec.UnsetType):
             self._check_config(row.network, data.config)
             values["config"] = data.config
+        if data.sync_every_minutes is None:  # never syncing needs no connector
+            values["sync_every_minutes"] = None
+        elif not isinstance(data.sync_every_minutes, msgspec.UnsetType):
+            if row.network not in self.registry.connectors:
+                raise ValidationFailed([FieldError("/sync_every_minutes", f"No connector for {row.network!r} is "
+                                                                          "installed to sync it.")])
+            values["sync_every_minutes"] = self._sync_every(row.network, data.sync_every_minutes)
         return await self._update(connection_id, values)
 
     async def raw_config(self, connection_id: str) -> tuple[str, str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -117,3 +118,110 @@ def test_connections_are_tenant_scoped(fake_client: TestClient[Any], setup: Any,
     assert fake_client.get(f"/v1/connections/{conn['id']}", headers=other).status_code == 404
     assert fake_client.delete(f"/v1/connections/{conn['id']}", headers=other).status_code == 404
     assert fake_client.get("/v1/connections", headers=other).json()["data"] == []
+
+
+def _finished(client: TestClient[Any], headers: dict[str, str], location: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(location, headers=headers).json()
+        if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.05)
+
+
+def test_a_sync_asked_for_runs_as_a_job_whose_result_counts_each_stream(fake_client: TestClient[Any],
+                                                                       setup: Any) -> None:
+    headers, brand, conn = setup
+    assert conn["sync_every_minutes"] == 60  # a polling connector's default
+    FakePosts.PAGES = {
+        None: _page([{"id": "sj1", "kind": "post", "by": "acme", "at": "2026-02-01T10:00:00+00:00"}], "n2"),
+        "n2": _page([{"id": "sj2", "kind": "comment", "by": "anna", "to": "sj1", "at": "2026-02-01T11:00:00+00:00"}],
+                    None, fans=["bob"]),
+    }
+    asked = fake_client.post(f"/v1/connections/{conn['id']}/sync", headers=headers)
+    assert asked.status_code == 202, asked.text
+    assert asked.headers["Location"] == f"/v1/jobs/{asked.json()['id']}" and asked.headers["Retry-After"]
+    assert asked.json()["kind"] == "connections.sync"
+    assert asked.json()["params"] == {"brand_id": brand, "connection_id": conn["id"]}
+    job = _finished(fake_client, headers, asked.headers["Location"])
+    assert job["status"] == "succeeded", job
+    assert job["result"] == {"object": "sync", "connection_id": conn["id"], "streams": [
+        {"connection_id": conn["id"], "stream": "posts", "pages": 2, "accepted": 2, "duplicates": 0, "rejected": 0,
+         "members": 1, "cursor": "2026-02-01T11:00:00+00:00"}]}
+    events = fake_client.get("/v1/events", params={"brand_id": brand, "network": "fakenet"}, headers=headers).json()
+    assert {e["id"] for e in events["data"]} == {"sj1", "sj2"}
+    state = fake_client.get(f"/v1/connections/{conn['id']}", headers=headers).json()["state"]
+    assert state["posts"]["cursor"] == "2026-02-01T11:00:00+00:00"
+    # Through /v1/jobs too, and listed with the brand's jobs.
+    again = fake_client.post("/v1/jobs", json={"kind": "connections.sync", "params": {
+        "connection_id": conn["id"], "stream": "posts"}}, headers=headers)
+    assert again.status_code == 202, again.text
+    job = _finished(fake_client, headers, again.headers["Location"])
+    assert job["status"] == "succeeded" and job["params"]["stream"] == "posts"
+    assert [(s["accepted"], s["duplicates"]) for s in job["result"]["streams"]] == [(0, 2)]
+    listed = fake_client.get("/v1/jobs", params={"brand_id": brand, "kind": "connections.sync"}, headers=headers)
+    assert {j["id"] for j in listed.json()["data"]} == {asked.json()["id"], again.json()["id"]}
+
+
+def test_a_sync_that_fails_keeps_the_pages_before_and_names_the_plugin_and_stream(fake_client: TestClient[Any],
+                                                                                 setup: Any) -> None:
+    headers, brand, conn = setup
+    FakePosts.PAGES = {  # the second page is missing: the network fails there
+        None: _page([{"id": "sf1", "kind": "post", "by": "acme", "at": "2026-03-01T10:00:00+00:00"}], "gone"),
+    }
+    asked = fake_client.post(f"/v1/connections/{conn['id']}/sync", headers=headers)
+    job = _finished(fake_client, headers, asked.headers["Location"])
+    assert job["status"] == "failed"
+    assert job["errors"] == ["fakenet: fakenet/posts: KeyError: 'gone'"]
+    assert [(s["stream"], s["pages"], s["accepted"]) for s in job["result"]["streams"]] == [("posts", 1, 1)]
+    state = fake_client.get(f"/v1/connections/{conn['id']}", headers=headers).json()["state"]
+    assert state["posts"]["cursor"] == "2026-03-01T10:00:00+00:00"  # the next sync goes on from there
+
+
+def test_syncs_are_checked_naming_the_parameter_at_fault(fake_client: TestClient[Any], setup: Any,
+                                                         new_key: Any) -> None:
+    headers, brand, conn = setup
+
+    def refused(params: dict[str, Any], kind: str = "connections.sync") -> list[tuple[str, str]]:
+        answer = fake_client.post("/v1/jobs", json={"kind": kind, "params": params}, headers=headers)
+        assert answer.status_code == 422, answer.text
+        return [(e["pointer"], e["message"]) for e in answer.json()["errors"]]
+
+    assert refused({"brand_id": brand})[0][0] == "/params/connection_id"
+    assert refused({"connection_id": "con_01JD0000000000000000000000"})[0][0] == "/params/connection_id"
+    [(pointer, message)] = refused({"connection_id": conn["id"], "stream": "stories"})
+    assert pointer == "/params/stream" and "it has posts" in message
+    other = fake_client.post("/v1/brands", json={"name": "Other"}, headers=headers).json()["id"]
+    assert refused({"connection_id": conn["id"], "brand_id": other})[0][0] == "/params/brand_id"
+    assert [p for p, _ in refused({"brand_id": brand, "connection_id": conn["id"], "stream": "posts"},
+                                  "scorecards.aggregate")] == ["/params/connection_id", "/params/stream"]
+    assert refused({}, "scorecards.rebuild")[0][0] == "/params/brand_id"
+    # Another workspace's connection is not there.
+    stranger = bearer(new_key())
+    assert fake_client.post(f"/v1/connections/{conn['id']}/sync", headers=stranger).status_code == 404
+    # A connector that does not poll (files, webhooks) has nothing to sync, and no interval.
+    files = fake_client.post("/v1/connections", json={"brand_id": brand, "network": "csv", "name": "export",
+                                                      "config": {"columns": {"id": "id", "occurred_at": "at", "actor_id": "by"}, "constants": {"kind": "comment"}}}, headers=headers)
+    assert files.status_code == 201 and files.json()["sync_every_minutes"] is None
+    [(pointer, message)] = refused({"connection_id": files.json()["id"]})
+    assert pointer == "/params/connection_id" and "does not poll" in message
+    timed = fake_client.patch(f"/v1/connections/{files.json()['id']}", json={"sync_every_minutes": 30},
+                              headers=headers)
+    assert timed.status_code == 422 and timed.json()["errors"][0]["pointer"] == "/sync_every_minutes"
+
+
+def test_the_minutes_between_syncs_are_the_clients_to_set(fake_client: TestClient[Any], setup: Any) -> None:
+    headers, brand, conn = setup
+    manual = fake_client.post("/v1/connections", json={"brand_id": brand, "network": "fakenet", "name": "manual",
+                                                       "config": {"account": "acme"}, "sync_every_minutes": None},
+                              headers=headers)
+    assert manual.status_code == 201 and manual.json()["sync_every_minutes"] is None
+    for bad in (0, 10081, 1.5, True):
+        answer = fake_client.patch(f"/v1/connections/{conn['id']}", json={"sync_every_minutes": bad}, headers=headers)
+        assert answer.status_code == 422 and answer.json()["errors"][0]["pointer"] == "/sync_every_minutes", bad
+    changed = fake_client.patch(f"/v1/connections/{conn['id']}", json={"sync_every_minutes": 15}, headers=headers)
+    assert changed.status_code == 200 and changed.json()["sync_every_minutes"] == 15
+    off = fake_client.patch(f"/v1/connections/{conn['id']}", json={"sync_every_minutes": None}, headers=headers)
+    assert off.json()["sync_every_minutes"] is None
+    assert fake_client.patch(f"/v1/connections/{conn['id']}", json={"name": "renamed"},
+                             headers=headers).json()["sync_every_minutes"] is None  # left as it was

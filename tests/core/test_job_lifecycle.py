@@ -213,7 +213,7 @@ def test_jobs_heartbeat_at_least_three_times_within_the_stale_delay() -> None:
 
 
 def test_a_job_asked_for_while_one_that_does_as_much_waits_is_that_one(database_url: str) -> None:
-    from tribeops.core.schemas.jobs import JobCreate, JobParams
+    from tribeops.core.schemas.jobs import JobCreate, JobCreateParams
 
     async def scenario(runtime: Runtime) -> None:
         caller, brand = await workspace_with_brand(runtime)
@@ -221,7 +221,7 @@ def test_a_job_asked_for_while_one_that_does_as_much_waits_is_that_one(database_
         async def ask(kind: str) -> str:
             async with runtime.db.transaction() as conn:
                 return (await jobs.JobService(conn, caller).create(
-                    JobCreate(kind=kind, params=JobParams(brand_id=brand)))).id  # type: ignore[arg-type]
+                    JobCreate(kind=kind, params=JobCreateParams(brand_id=brand)))).id  # type: ignore[arg-type]
 
         first = await ask("scorecards.aggregate")
         assert await ask("scorecards.aggregate") == first

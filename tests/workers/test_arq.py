@@ -14,8 +14,11 @@ from tribeops.core.db import create_engine
 from tribeops.testing.events import EventBuilder
 
 from ..conftest import bearer
+from ..plugins.test_rss import POST_FEED, Blog, blog
 from ..scoring import values
 from .conftest import wait_for
+
+__all__ = ["blog"]  # the fixture
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -139,3 +142,25 @@ def test_a_job_left_waiting_for_its_brand_can_be_woken_again(redis_url: str) -> 
             await pool.aclose()
 
     assert asyncio.run(scenario()) == [1, 1]
+
+
+def test_a_workers_tick_syncs_a_new_polling_connection_by_itself(pg_url: str, redis_url: str, workers: Any, api: Any,
+                                                                 pg_key: Any, blog: Blog) -> None:
+    workers(pg_url, redis_url)
+    client, headers = api(redis_url), bearer(pg_key())
+    brand = client.post("/v1/brands", json={"name": "Aurora", "handles": {"rss": "aurora-roasters"}},
+                        headers=headers).json()["id"]
+    connection = client.post("/v1/connections", json={
+        "brand_id": brand, "network": "rss", "name": "Blog",
+        "config": {"feed_url": f"{blog.url}/feed/", "comment_feed_urls": [f"{blog.url}{POST_FEED}"]}}, headers=headers)
+    assert connection.status_code == 201 and connection.json()["sync_every_minutes"] == 60
+
+    def synced() -> list[dict[str, Any]]:
+        return client.get("/v1/jobs", params={"brand_id": brand, "kind": "connections.sync", "status": "succeeded"},
+                          headers=headers).json()["data"]
+
+    wait_for(lambda: bool(synced()), 60, "the connection's first sync")
+    [job] = synced()  # once: the next is an hour away
+    assert {s["stream"]: s["accepted"] > 0 for s in job["result"]["streams"]} == {"posts": True, "comments": True}
+    events = client.get("/v1/events", params={"brand_id": brand, "network": "rss", "limit": 100}, headers=headers)
+    assert sum(s["accepted"] for s in job["result"]["streams"]) == len(events.json()["data"])
