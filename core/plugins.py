@@ -188,8 +188,10 @@ def _call_register(plugin: str, hook_name: str, function: Callable[..., Any], ta
         except PluginLoadError as exc:
             raise PluginLoadError(f"plugin {plugin!r}, {hook_name}: {exc}") from None
         if name in table:
-            raise PluginLoadError(
-                f"{what[:-1].replace('_', ' ')} {name!r} is registered by both {table[name].plugin!r} and {plugin!r}")
+            thing = f"{what[:-1].replace('_', ' ')} {name!r}"
+            if table[name].plugin == plugin:
+                raise PluginLoadError(f"{thing} is registered twice by {plugin!r}")
+            raise PluginLoadError(f"{thing} is registered by both {table[name].plugin!r} and {plugin!r}")
         table[name] = Registered(plugin, item)
         registry.plugins[plugin].registered.setdefault(what, []).append(name)
 

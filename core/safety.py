@@ -17,10 +17,14 @@ _PLAIN = frozenset({dict, list, str, int, float, bool})
 class PluginFailure(Exception):
     """What a plugin call left behind instead of a result; ``str()`` names the plugin."""
 
-    def __init__(self, plugin: str, what: str, error: BaseException) -> None:
-        kind = "timed out" if isinstance(error, TimeoutError) else f"raised {type(error).__name__}: {error}"
-        super().__init__(f"{plugin}: {what} {kind}")
-        self.plugin, self.what, self.error = plugin, what, error
+    def __init__(self, plugin: str, what: str, error: BaseException, timeout: float | None = None) -> None:
+        """``timeout``: the seconds it had, when it timed out."""
+        self.plugin, self.what, self.error, self.timeout = plugin, what, error, timeout
+        super().__init__(f"{plugin}: {what} " + (self._timed_out() if self.timed_out else
+                                                 f"raised {type(error).__name__}: {error}"))
+
+    def _timed_out(self) -> str:
+        return "timed out" + (f" after {self.timeout:g} s" if self.timeout is not None else "")
 
     @property
     def timed_out(self) -> bool:
@@ -32,7 +36,7 @@ class PluginFailure(Exception):
         the driver's own message, not the statement and the values bound to it (the log has
         those)."""
         if self.timed_out:
-            return f"{self.plugin}: {self.what} timed out"
+            return f"{self.plugin}: {self.what} {self._timed_out()}"
         error = getattr(self.error, "orig", None) or self.error  # a database error: the driver's
         first = next(iter(str(error).strip().splitlines()), "")
         first = first if len(first) <= limit else first[:limit - 1] + "…"
@@ -54,7 +58,7 @@ async def call(plugin: str, what: str, function: Callable[..., Any], *args: Any,
             result = await asyncio.wait_for(result, timeout)
         return result
     except Exception as exc:  # noqa: BLE001 - isolation is the point
-        failure = PluginFailure(plugin, what, exc)
+        failure = PluginFailure(plugin, what, exc, timeout)
         log.warning("%s", failure)
         return failure
 

@@ -169,7 +169,7 @@ async def _metrics(ctx: ScopeContext, registry: Registry, targets: dict[str, tup
         metric = registered.item
         result: Any = MetricResult(None)
         if name in skip:
-            failures[skip[name]].append(period)
+            failures.setdefault(skip[name], []).append(period)
         else:
             ctx._savepoint = None
             what = f"metric {name!r}"
@@ -228,9 +228,12 @@ MAX_ERRORS = 100  # as the contract caps a scorecard's errors
 
 
 async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope: Scope, start: date | None,
-                end: date | None, granularity: Granularity, timeout: float | None = None) -> Scorecard:
+                end: date | None, granularity: Granularity, timeout: float | None = None,
+                skip: dict[str, str] | None = None) -> Scorecard:
     """The scorecard of ``scope`` over [start, end) (bounds left out: see :func:`period`), each
-    metric given ``timeout`` seconds (:data:`METRIC_TIMEOUT` unless said)."""
+    metric given ``timeout`` seconds (:data:`METRIC_TIMEOUT` unless said). ``skip`` carries the
+    metrics that timed out from one scorecard to the next (see :func:`_metrics`, and
+    :func:`compare`)."""
     ws = caller.workspace_id
     timeout = METRIC_TIMEOUT if timeout is None else timeout
     if conn.dialect.name == "postgresql":  # the database stops a runaway metric query, not a task cancel
@@ -249,7 +252,7 @@ async def build(conn: AsyncConnection, registry: Registry, caller: Caller, scope
     start, end = await period(conn, scope, campaign, start, end, granularity)
     targets = {tg["metric"]: (tg["comparison"], tg["value"]) for tg in (campaign.targets if campaign else [])}
     failures: dict[str, list[str]] = {}
-    skip: dict[str, str] = {}
+    skip = {} if skip is None else skip
     memo: dict[str, Any] = {}
 
     def context(a: date, b: date) -> ScopeContext:
@@ -417,10 +420,12 @@ async def compare(conn: AsyncConnection, registry: Registry, caller: Caller, cam
                   end: date | None, granularity: Granularity) -> list[Scorecard]:
     """Scorecards side by side (see :func:`comparison_scopes`). Campaigns each keep their own
     period; tribes, of one brand, share one, so that their figures and series line up: the
-    span of all their own periods, cut to length as one."""
+    span of all their own periods, cut to length as one. A metric that timed out in one is not
+    called again in the next: a comparison waits for it once, not once per scorecard."""
     scopes = await comparison_scopes(conn, caller, campaign_ids, tribe_ids, brand_id, network)
     if tribe_ids and (start is None or end is None):
         spans = [await period(conn, scope, None, start, end) for scope in scopes]
         start, end = fitted(min(a for a, _ in spans), max(b for _, b in spans), granularity,
                             keep_first=start is not None)
-    return [await build(conn, registry, caller, scope, start, end, granularity) for scope in scopes]
+    skip: dict[str, str] = {}
+    return [await build(conn, registry, caller, scope, start, end, granularity, skip=skip) for scope in scopes]

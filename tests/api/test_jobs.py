@@ -147,4 +147,4 @@ def test_the_check_after_a_job_gives_a_slow_metric_seconds_not_a_scorecards_minu
     with TestClient(app) as c:
         brand = c.post("/v1/brands", json={"name": "B"}, headers=headers).json()["id"]
         job = run_job(c, headers, brand, timeout=20)
-        assert job["status"] == "succeeded" and job["errors"] == ["probe_slow: metric 'slow_metric' timed out"]
+        assert job["status"] == "succeeded" and job["errors"] == ["probe_slow: metric 'slow_metric' timed out after 0.2 s"]

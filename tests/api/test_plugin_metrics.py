@@ -109,7 +109,7 @@ def test_plugin_metrics_only_read_and_their_failures_are_brief(database_url: str
                                "'clash'", "'letters'", "'long_bad_sql'"}
         assert errors["'wordy'"] == ("probe_guard: metric 'wordy' raised TypeError: returned a value of type str, "
                                      "not a number")
-        assert errors["'slow'"] == "probe_guard: metric 'slow' timed out"
+        assert errors["'slow'"] == "probe_guard: metric 'slow' timed out after 0.5 s"
         assert errors["'short_periods_fail'"] == (
             "probe_guard: metric 'short_periods_fail' raised RuntimeError: needs a longer period "
             "(over 2026-03-30 to 2026-04-06 and 2 more)")
@@ -120,8 +120,16 @@ def test_plugin_metrics_only_read_and_their_failures_are_brief(database_url: str
         # The plugin's errors list each failure once, however many scorecards met it.
         c.get("/v1/scorecards", params=params, headers=headers)
         listed = {p["name"]: p for p in c.get("/v1/plugins", headers=headers).json()["data"]}["probe_guard"]
-        assert "probe_guard: metric 'slow' timed out" in listed["errors"]
+        assert "probe_guard: metric 'slow' timed out after 0.5 s" in listed["errors"]
         assert len(listed["errors"]) == len(set(listed["errors"]))
+        # Side by side, the scorecards wait for it once, not once each.
+        tribes = [c.post("/v1/tribes", json={"brand_id": brand, "name": n}, headers=headers).json()["id"]
+                  for n in ("A", "B")]
+        calls = plugin.slow_calls
+        compared = c.get("/v1/scorecards/compare", params={"brand_id": brand, "tribe_id": tribes}, headers=headers)
+        assert compared.status_code == 200 and plugin.slow_calls == calls + 1
+        for card in compared.json()["scorecards"]:
+            assert "probe_guard: metric 'slow' timed out after 0.5 s" in card["errors"]
 
 
 class TargetedPlugin:
