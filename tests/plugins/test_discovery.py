@@ -191,6 +191,9 @@ def test_a_name_registered_by_two_plugins_stops_start_up_naming_both(settings: S
         with pytest.raises(PluginLoadError) as caught:
             start()
         assert "'first_plugin'" in str(caught.value) and "'second_plugin'" in str(caught.value)
+    twice = plugin("first_plugin", **registering(**{what: [make(), make()]}))
+    with pytest.raises(PluginLoadError, match="'(shared|echo)' is registered twice by 'first_plugin'$"):
+        create_manager("", None, [twice])
 
 
 def test_two_plugins_with_one_name_stop_start_up(monkeypatch: pytest.MonkeyPatch, third_party: None) -> None:
