@@ -411,29 +411,39 @@ async def schedule_pending(db: Database, debounce: timedelta = DEBOUNCE, max_del
     s = t.agg_state.c
     busy = sa.select(J.subject).where(J.status.in_(("queued", "running")), J.subject == s.brand_id,
                                       J.kind.in_(("scorecards.aggregate", "scorecards.rebuild")))
+    now = utcnow()
+    settled = sa.or_(s.touched_at < now - debounce, s.fresh_as_of.is_(None), s.fresh_as_of < now - max_delay)
+    # A brand deleted meanwhile has nothing left to aggregate (its job would fail, tick after tick).
+    exists = sa.select(t.brands.c.id).where(t.brands.c.id == s.brand_id)
+    due = sa.select(s.workspace_id, s.brand_id, s.rebuild).where(s.pending == 1, settled, ~sa.exists(busy),
+                                                                 sa.exists(exists))
+    async with db.reading() as conn:  # most ticks find none: SQLite's one writer is left to ingest
+        if (await conn.execute(due.limit(1))).first() is None:
+            return []
     async with db.transaction() as conn:
         await advisory_locks(conn, SCHEDULE, ["schedule"], shared=False)
-        now = utcnow()
-        settled = sa.or_(s.touched_at < now - debounce, s.fresh_as_of.is_(None), s.fresh_as_of < now - max_delay)
-        # A brand deleted meanwhile has nothing left to aggregate (its job would fail, tick after tick).
-        exists = sa.select(t.brands.c.id).where(t.brands.c.id == s.brand_id)
-        due = (await conn.execute(sa.select(s.workspace_id, s.brand_id, s.rebuild).where(
-            s.pending == 1, settled, ~sa.exists(busy), sa.exists(exists)))).all()
         return [await insert_job(conn, row.workspace_id, "scorecards.rebuild" if row.rebuild else
-                                 "scorecards.aggregate", row.brand_id) for row in due]
+                                 "scorecards.aggregate", row.brand_id) for row in (await conn.execute(due)).all()]
 
 
 async def schedule_syncs(db: Database, now: datetime | None = None) -> list[str]:
     """Queue a sync of each connection that is due one: ``sync_every_minutes`` after its last
     sync was queued (at once, for one never synced), with none queued or running. A sync that
-    failed is so tried again at the next interval, not at every tick."""
-    c, now = t.connections.c, now or utcnow()
-    last = sa.select(sa.func.max(J.created_at)).where(J.subject == c.id, J.kind == SYNC).scalar_subquery()
-    busy = sa.select(J.id).where(J.subject == c.id, J.kind == SYNC, J.status.in_(("queued", "running")))
+    failed is so tried again at the next interval, not at every tick. Looked for in a read
+    transaction first: at most ticks nothing is due, and SQLite's one writer is left to ingest."""
+    now = now or utcnow()
+    async with db.reading() as conn:
+        if not await _due_syncs(conn, now):
+            return []
     async with db.transaction() as conn:
         await advisory_locks(conn, SCHEDULE, ["schedule"], shared=False)  # one pass at a time (see schedule_pending)
-        rows = (await conn.execute(sa.select(c.id, c.workspace_id, c.brand_id, c.sync_every_minutes,
-                                             last.label("last")).where(c.sync_every_minutes.is_not(None),
-                                                                       ~sa.exists(busy)))).all()
-        due = [r for r in rows if r.last is None or r.last <= now - timedelta(minutes=r.sync_every_minutes)]
-        return [await insert_sync(conn, r.workspace_id, r.brand_id, r.id) for r in due]
+        return [await insert_sync(conn, r.workspace_id, r.brand_id, r.id) for r in await _due_syncs(conn, now)]
+
+
+async def _due_syncs(conn: AsyncConnection, now: datetime) -> list[Any]:
+    c = t.connections.c
+    last = sa.select(sa.func.max(J.created_at)).where(J.subject == c.id, J.kind == SYNC).scalar_subquery()
+    busy = sa.select(J.id).where(J.subject == c.id, J.kind == SYNC, J.status.in_(("queued", "running")))
+    rows = (await conn.execute(sa.select(c.id, c.workspace_id, c.brand_id, c.sync_every_minutes, last.label("last"))
+                               .where(c.sync_every_minutes.is_not(None), ~sa.exists(busy)))).all()
+    return [r for r in rows if r.last is None or r.last <= now - timedelta(minutes=r.sync_every_minutes)]
