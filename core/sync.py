@@ -31,6 +31,14 @@ from .services.context import Caller, utcnow
 log = logging.getLogger("tribeops.sync")
 
 
+class ConnectionGone(NotFound):
+    """The connection was deleted while it was being synced."""
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__("connection", connection_id)
+        self.connection_id = connection_id
+
+
 class PaginationLoop(RuntimeError):
     """The network handed back a page token it had already given in this run."""
 
@@ -115,20 +123,29 @@ async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: st
     other streams still run. Then the job fails with one error per failed stream, naming the
     plugin, the network and the stream, and its result says what was stored."""
     caller = Caller(workspace_id=workspace_id, cursor_secret="")
-    loaded = await load_connector(runtime, connection_id, workspace_id)
+    try:
+        loaded = await load_connector(runtime, connection_id, workspace_id)
+    except NotFound as exc:
+        if exc.kind == "connection":
+            raise JobFailed([f"The connection {connection_id} was deleted before this sync ran."]) from None
+        raise
     network = loaded.row.network
     plugin = runtime.registry.connectors[network].plugin
     names = [stream] if stream else [s.name for s in loaded.connector.streams()]
     reports, errors = [], []
     for name in names:
         report = SyncReport(connection_id=connection_id, stream=name)
+        reports.append(report)
         try:
             await run_stream(runtime, caller, connection_id, name, report=report)
+        except ConnectionGone:
+            errors.append(f"The connection {connection_id} was deleted during this sync, at {network}/{name}: "
+                          "the pages stored before stay.")
+            break
         except Exception as exc:  # noqa: BLE001 - the plugin's failure, recorded on the job
             log.warning("%s: sync of %s/%s (connection %s) failed", plugin, network, name, connection_id,
                         exc_info=True)
             errors.append(f"{plugin}: {network}/{name}: {type(exc).__name__}: {exc}")
-        reports.append(report)
     result = msgspec.to_builtins(SyncResult(connection_id=connection_id, streams=reports))
     if errors:
         raise JobFailed(errors, result)
@@ -138,17 +155,20 @@ async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: st
 async def commit_page(runtime: Runtime, caller: Caller, connection_id: str, stream: Stream, page: PageResult,
                       report: SyncReport) -> Batch:
     """Store one page's events and profiles and checkpoint the cursor, in one transaction."""
+    cursor = _later(report.cursor, page.cursor)
     async with runtime.db.transaction() as conn:
         batch = await ingest(conn, runtime.registry, caller, [msgspec.to_builtins(e) for e in page.events])
         if page.members:
             await resolve(conn, caller.workspace_id, sightings([(stream.connector.network, m) for m in page.members]),
                           utcnow())
-        report.cursor = _later(report.cursor, page.cursor)
-        state_row = (await conn.execute(sa.select(t.connections.c.state).where(
-            t.connections.c.id == connection_id))).scalar_one()
-        state = {**(state_row or {}), stream.name: {"cursor": report.cursor, "synced_at": utcnow().isoformat()}}
+        found = (await conn.execute(sa.select(t.connections.c.state).where(
+            t.connections.c.id == connection_id))).first()
+        if found is None:  # deleted meanwhile: nothing of the page is kept
+            raise ConnectionGone(connection_id)
+        state = {**(found.state or {}), stream.name: {"cursor": cursor, "synced_at": utcnow().isoformat()}}
         await conn.execute(sa.update(t.connections).where(t.connections.c.id == connection_id).values(
             state=state, updated_at=utcnow()))
+    report.cursor = cursor  # once the page is stored
     await notify_ingested(runtime.pm, runtime.registry, caller.workspace_id, batch)
     report.pages += 1
     report.accepted += batch.result.accepted

@@ -81,7 +81,11 @@ class ConnectionController(Controller):
         async with runtime.db.reading() as conn:
             await ConnectionService(conn, caller, runtime.registry).get(connection_id)  # 404 for another's
         data = JobCreate(kind="connections.sync", params=JobCreateParams(connection_id=connection_id))
-        return await start_job(request, runtime, caller, data)
+        try:
+            return await start_job(request, runtime, caller, data)
+        except ValidationFailed as exc:  # about the connection in the path, not a body's params
+            raise ValidationFailed([FieldError("/connection_id", e.message, location="path")
+                                    if e.pointer == "/params/connection_id" else e for e in exc.errors]) from None
 
     @delete("/{connection_id:str}", operation_id="deleteConnection", summary="Delete a connection",
             opt={"scope": "write"}, responses=problems(*READ_ERRORS))

@@ -35,7 +35,7 @@ class ConnectionUpdate(Strict):
 
 class StreamState(msgspec.Struct, kw_only=True):
     cursor: Annotated[str, Meta(max_length=200)] | None = None
-    synced_at: Annotated[str, Meta(max_length=40)] | None = None
+    synced_at: Timestamp | None = None
 
 
 class Connection(msgspec.Struct, kw_only=True):

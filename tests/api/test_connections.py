@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tribeops.api.app import create_app
+from tribeops.core.jobs import insert_sync
 from tribeops.core.services.context import Caller
 from tribeops.core.settings import Settings
 from tribeops.core.sync import PaginationLoop, run_stream
@@ -225,3 +226,58 @@ def test_the_minutes_between_syncs_are_the_clients_to_set(fake_client: TestClien
     assert off.json()["sync_every_minutes"] is None
     assert fake_client.patch(f"/v1/connections/{conn['id']}", json={"name": "renamed"},
                              headers=headers).json()["sync_every_minutes"] is None  # left as it was
+
+
+def test_a_connection_deleted_during_its_sync_ends_it_clearly_keeping_what_was_stored(
+        fake_client: TestClient[Any], setup: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    headers, brand, conn = setup
+    FakePosts.PAGES = {
+        None: _page([{"id": "gone1", "kind": "post", "by": "acme", "at": "2026-05-01T10:00:00+00:00"}], "n2"),
+        "n2": _page([{"id": "gone2", "kind": "post", "by": "acme", "at": "2026-05-01T11:00:00+00:00"}], None),
+    }
+    fetch = FakePosts.fetch
+
+    async def deleting_before_the_second_page(self: Any, context: Any, token: str | None) -> bytes:
+        if token == "n2":  # the first page is stored: the connection goes now
+            state = fake_client.app.state.tribeops
+            async with state.core.db.transaction() as c:
+                await c.exec_driver_sql("DELETE FROM connections WHERE id = ?" if state.core.db.dialect == "sqlite"
+                                        else "DELETE FROM connections WHERE id = $1", (conn["id"],))
+        return await fetch(self, context, token)
+
+    monkeypatch.setattr(FakePosts, "fetch", deleting_before_the_second_page)
+    asked = fake_client.post(f"/v1/connections/{conn['id']}/sync", headers=headers)
+    job = _finished(fake_client, headers, asked.headers["Location"])
+    assert job["status"] == "failed"
+    assert job["errors"] == [f"The connection {conn['id']} was deleted during this sync, at fakenet/posts: the pages "
+                             "stored before stay."]
+    [report] = job["result"]["streams"]  # the second page's cursor is not claimed: it was not stored
+    assert (report["pages"], report["accepted"], report["cursor"]) == (1, 1, "2026-05-01T10:00:00+00:00")
+    events = fake_client.get("/v1/events", params={"brand_id": brand, "network": "fakenet"}, headers=headers).json()
+    assert [e["id"] for e in events["data"]] == ["gone1"]
+    # A sync that comes after says so too (a request's own check would already answer 422 or 404).
+    state = fake_client.app.state.tribeops
+
+    async def queue() -> str:
+        caller = await state.keys.resolve(headers["Authorization"].split()[1])
+        async with state.core.db.transaction() as c:
+            job_id = await insert_sync(c, caller.workspace_id, brand, conn["id"])
+        await state.queue.enqueue(job_id)
+        return job_id
+
+    with fake_client.portal() as portal:
+        late = portal.call(queue)
+    job = _finished(fake_client, headers, f"/v1/jobs/{late}")
+    assert (job["status"], job["errors"]) == ("failed", [f"The connection {conn['id']} was deleted before this sync "
+                                                         "ran."])
+
+
+def test_a_sync_asked_for_in_the_path_is_refused_naming_the_path(fake_client: TestClient[Any], setup: Any) -> None:
+    headers, brand, _ = setup
+    files = fake_client.post("/v1/connections", json={"brand_id": brand, "network": "csv", "name": "export", "config": {
+        "columns": {"id": "id", "occurred_at": "at", "actor_id": "by"}, "constants": {"kind": "comment"}}},
+        headers=headers).json()
+    refused = fake_client.post(f"/v1/connections/{files['id']}/sync", headers=headers)
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert (error["pointer"], error["in"]) == ("/connection_id", "path") and "does not poll" in error["message"]

@@ -76,6 +76,12 @@ def test_a_connection_is_synced_at_once_then_every_interval_and_never_without_on
         assert await _subjects(runtime, await jobs.schedule_syncs(runtime.db, now + timedelta(hours=1))) == []  # waiting
         await _end(runtime, first[0])
         assert await _subjects(runtime, await jobs.schedule_syncs(runtime.db, now + timedelta(minutes=4))) == []
+        # A sync of one stream, asked for 3 minutes later, does not put off the next sync of them all.
+        async with runtime.db.transaction() as conn:
+            one = await jobs.insert_sync(conn, row.workspace_id, brand, every5, "posts")
+        await _end(runtime, one)
+        async with runtime.db.transaction() as conn:
+            await conn.execute(sa.update(t.jobs).where(J.id == one).values(created_at=now + timedelta(minutes=3)))
         later = await jobs.schedule_syncs(runtime.db, now + timedelta(minutes=5, seconds=1))
         assert await _subjects(runtime, later) == [every5]
         await _end(runtime, later[0])
