@@ -94,7 +94,8 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
 
 @main.command()
 def worker() -> None:
-    """Run an arq worker (needs TRIBEOPS_REDIS_URL): jobs, and the tick that keeps scorecards fresh.
+    """Run an arq worker (needs TRIBEOPS_REDIS_URL): jobs, and the tick that keeps scorecards fresh
+    and connections synced.
 
     If Redis goes away the worker waits and reconnects; jobs are in the database, none is lost.
     """

@@ -440,11 +440,15 @@ async def schedule_syncs(db: Database, now: datetime | None = None) -> list[str]
         return [await insert_sync(conn, r.workspace_id, r.brand_id, r.id) for r in await _due_syncs(conn, now)]
 
 
+def every_stream() -> Any:
+    """Of the sync jobs: those of every stream of their connection (no ``stream`` in their params)."""
+    return J.params["stream"].as_string().is_(None)
+
+
 async def _due_syncs(conn: AsyncConnection, now: datetime) -> list[Any]:
     c = t.connections.c
     # Timed from the last sync of every stream: one of a single stream, asked for between, syncs that one only.
-    every_stream = J.params["stream"].as_string().is_(None)
-    last = sa.select(sa.func.max(J.created_at)).where(J.subject == c.id, J.kind == SYNC, every_stream
+    last = sa.select(sa.func.max(J.created_at)).where(J.subject == c.id, J.kind == SYNC, every_stream()
                                                       ).scalar_subquery()
     busy = sa.select(J.id).where(J.subject == c.id, J.kind == SYNC, J.status.in_(("queued", "running")))
     rows = (await conn.execute(sa.select(c.id, c.workspace_id, c.brand_id, c.sync_every_minutes, last.label("last"))

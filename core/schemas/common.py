@@ -48,6 +48,8 @@ BrandId = id_of("brd", "brand")
 TribeId = id_of("trb", "tribe")
 CampaignId = id_of("cmp", "campaign")
 ApiKeyId = id_of("key", "API key")
+JobId = id_of("job", "job")
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):

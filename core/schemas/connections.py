@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from .common import BrandId, Name, Network, Strict, Timestamp, id_of
+from .common import BrandId, JobId, JobStatus, Name, Network, Strict, Timestamp, id_of
 
 ConnectionId = id_of("con", "connection")
 Config = Annotated[dict[Annotated[str, Meta(max_length=64)], Any], Meta(max_length=50)]
@@ -38,6 +38,16 @@ class StreamState(msgspec.Struct, kw_only=True):
     synced_at: Timestamp | None = None
 
 
+class LastSync(msgspec.Struct, kw_only=True):
+    """The connection's latest sync job (``GET /v1/jobs/{job_id}`` has its result and errors)."""
+
+    job_id: JobId
+    status: JobStatus
+    stream: StreamName | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
+
+
 class Connection(msgspec.Struct, kw_only=True):
     """Secrets in ``config`` (keys containing secret, token or password) are shown as ``********``."""
 
@@ -49,6 +59,11 @@ class Connection(msgspec.Struct, kw_only=True):
     config: Config
     state: Annotated[dict[Annotated[str, Meta(max_length=64)], StreamState], Meta(max_length=50)]
     sync_every_minutes: SyncEvery | None
+    last_sync: LastSync | None
+    next_sync_at: Annotated[Timestamp | None, Meta(description=(
+        "When the next automatic sync is due: `sync_every_minutes` after the last sync of every stream "
+        "was asked for, or at once for one never synced (within the scheduler's tick of a second or "
+        "two); null when it syncs only when asked for."))]
     created_at: Timestamp
     updated_at: Timestamp
 

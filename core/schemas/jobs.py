@@ -7,12 +7,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from .common import BrandId, Strict, Timestamp, id_of
+from .common import BrandId, JobId, JobStatus, Strict, Timestamp
 from .connections import ConnectionId, StreamName, SyncReport
 
 JobKind = Literal["scorecards.aggregate", "scorecards.rebuild", "connections.sync"]
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
-JobId = id_of("job", "job")
 
 
 class JobCreateParams(Strict):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 
 from .. import tables as t
 from ..errors import FieldError, ValidationFailed
 from ..ids import new_id
 from ..plugins import Registry
 from ..schemas.common import Page
-from ..schemas.connections import DEFAULT_SYNC_EVERY, Connection, ConnectionCreate, ConnectionUpdate, StreamState
+from ..jobs import SYNC, every_stream
+from ..schemas.connections import (DEFAULT_SYNC_EVERY, Connection, ConnectionCreate, ConnectionUpdate, LastSync,
+                                   StreamState)
 from .context import Caller, Service
 from .resources import ResourceService
 
@@ -30,11 +34,39 @@ class ConnectionService(ResourceService[Connection]):
         Service.__init__(self, conn, caller)
         self.registry = registry
 
+    def _scoped(self) -> sa.Select[Any]:
+        """The connections, each with its latest sync job and when its syncs of every stream were
+        last asked for (correlated reads of the jobs, through their subject)."""
+        c = t.connections.c
+        mine = t.jobs.alias("mine")
+        latest = (sa.select(mine.c.id).where(mine.c.subject == c.id, mine.c.kind == SYNC)
+                  .order_by(mine.c.created_at.desc(), mine.c.id.desc()).limit(1).correlate(t.connections)
+                  .scalar_subquery())
+
+        def of_latest(column: str, name: str) -> Any:
+            job = t.jobs.alias(f"latest_{column}")
+            return (sa.select(job.c[column]).where(job.c.id == latest).correlate(t.connections)
+                    .scalar_subquery().label(name))
+
+        j = t.jobs.c
+        last_full = (sa.select(sa.func.max(j.created_at)).where(j.subject == c.id, j.kind == SYNC, every_stream())
+                     .correlate(t.connections).scalar_subquery())
+        return sa.select(t.connections, latest.label("sync_job"), of_latest("status", "sync_status"),
+                         of_latest("params", "sync_params"), of_latest("created_at", "sync_created"),
+                         of_latest("finished_at", "sync_finished"), last_full.label("full_sync_asked")
+                         ).where(c.workspace_id == self.ws)
+
     def to_item(self, row: Any) -> Connection:
+        last = None if row.sync_job is None else LastSync(
+            job_id=row.sync_job, status=row.sync_status, stream=(row.sync_params or {}).get("stream"),
+            created_at=row.sync_created, finished_at=row.sync_finished)
+        every = row.sync_every_minutes
+        next_at = None if every is None else (
+            row.full_sync_asked + timedelta(minutes=every) if row.full_sync_asked else row.created_at)
         return Connection(id=row.id, brand_id=row.brand_id, network=row.network, name=row.name,
                           config=masked(dict(row.config)), created_at=row.created_at, updated_at=row.updated_at,
                           state={k: msgspec.convert(v, StreamState) for k, v in (row.state or {}).items()},
-                          sync_every_minutes=row.sync_every_minutes)
+                          sync_every_minutes=every, last_sync=last, next_sync_at=next_at)
 
     def _sync_every(self, network: str, minutes: int | None | msgspec.UnsetType) -> int | None:
         """The minutes between the connection's automatic syncs: as given, else 60 for a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -151,8 +152,13 @@ def test_a_sync_asked_for_runs_as_a_job_whose_result_counts_each_stream(fake_cli
          "members": 1, "cursor": "2026-02-01T11:00:00+00:00"}]}
     events = fake_client.get("/v1/events", params={"brand_id": brand, "network": "fakenet"}, headers=headers).json()
     assert {e["id"] for e in events["data"]} == {"sj1", "sj2"}
-    state = fake_client.get(f"/v1/connections/{conn['id']}", headers=headers).json()["state"]
-    assert state["posts"]["cursor"] == "2026-02-01T11:00:00+00:00"
+    assert conn["last_sync"] is None and conn["next_sync_at"] == conn["created_at"]  # due at once
+    shown = fake_client.get(f"/v1/connections/{conn['id']}", headers=headers).json()
+    assert shown["state"]["posts"]["cursor"] == "2026-02-01T11:00:00+00:00"
+    assert shown["last_sync"] == {"job_id": job["id"], "status": "succeeded", "stream": None,
+                                  "created_at": job["created_at"], "finished_at": job["finished_at"]}
+    full = datetime.fromisoformat(job["created_at"])
+    assert datetime.fromisoformat(shown["next_sync_at"]) == full + timedelta(minutes=60)
     # Through /v1/jobs too, and listed with the brand's jobs.
     again = fake_client.post("/v1/jobs", json={"kind": "connections.sync", "params": {
         "connection_id": conn["id"], "stream": "posts"}}, headers=headers)
@@ -162,6 +168,11 @@ def test_a_sync_asked_for_runs_as_a_job_whose_result_counts_each_stream(fake_cli
     assert [(s["accepted"], s["duplicates"]) for s in job["result"]["streams"]] == [(0, 2)]
     listed = fake_client.get("/v1/jobs", params={"brand_id": brand, "kind": "connections.sync"}, headers=headers)
     assert {j["id"] for j in listed.json()["data"]} == {asked.json()["id"], again.json()["id"]}
+    # The latest sync is that one, of one stream: the next of them all is still due an hour after the first.
+    [shown] = [c for c in fake_client.get("/v1/connections", params={"brand_id": brand}, headers=headers).json()["data"]
+               if c["id"] == conn["id"]]
+    assert (shown["last_sync"]["job_id"], shown["last_sync"]["stream"]) == (again.json()["id"], "posts")
+    assert datetime.fromisoformat(shown["next_sync_at"]) == full + timedelta(minutes=60)
 
 
 def test_a_sync_that_fails_keeps_the_pages_before_and_names_the_plugin_and_stream(fake_client: TestClient[Any],
@@ -217,6 +228,7 @@ def test_the_minutes_between_syncs_are_the_clients_to_set(fake_client: TestClien
                                                        "config": {"account": "acme"}, "sync_every_minutes": None},
                               headers=headers)
     assert manual.status_code == 201 and manual.json()["sync_every_minutes"] is None
+    assert manual.json()["next_sync_at"] is None and manual.json()["last_sync"] is None
     for bad in (0, 10081, 1.5, True):
         answer = fake_client.patch(f"/v1/connections/{conn['id']}", json={"sync_every_minutes": bad}, headers=headers)
         assert answer.status_code == 422 and answer.json()["errors"][0]["pointer"] == "/sync_every_minutes", bad
