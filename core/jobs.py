@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
@@ -24,14 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import aggregate
 from . import tables as t
 from .db import Database, advisory_locks
-from .errors import NotFound, TribeopsError
+from .errors import FieldError, NotFound, TribeopsError, ValidationFailed
 from .ids import new_id
 from .pagination import paginate
 from .processes import process_alive, process_started
 from .schemas.common import Page
-from .errors import FieldError, ValidationFailed
 from .schemas.jobs import Job, JobCreate, JobParams, JobResult, SyncResult
 from .services.context import Caller, Service, utcnow
+
+if TYPE_CHECKING:
+    from .plugins import Registry
 
 log = logging.getLogger("tribeops.jobs")
 J = t.jobs.c
@@ -67,7 +69,7 @@ def to_job(row: Any) -> Job:
 
 
 class JobService(Service):
-    def __init__(self, conn: AsyncConnection, caller: Caller, registry: Any = None) -> None:
+    def __init__(self, conn: AsyncConnection, caller: Caller, registry: Registry | None = None) -> None:
         """``registry`` (the plugins' :class:`~tribeops.core.plugins.Registry`) checks a sync's
         connector and stream; without it, syncs are refused."""
         super().__init__(conn, caller)
@@ -139,7 +141,7 @@ class JobService(Service):
                               starting_after=starting_after, to_item=to_job)
 
 
-def sync_problems(registry: Any, network: str, config: Any, stream: str | None) -> list[FieldError]:
+def sync_problems(registry: Registry | None, network: str, config: Any, stream: str | None) -> list[FieldError]:
     """Why a connection of ``network`` (with ``config``) cannot be synced (``stream`` alone, if
     given): its connector is not installed, does not poll, or has no such stream."""
     registered = registry.connectors.get(network) if registry is not None else None

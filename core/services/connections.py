@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from .. import tables as t
 from ..errors import FieldError, ValidationFailed
 from ..ids import new_id
+from ..jobs import SYNC, every_stream
 from ..plugins import Registry
 from ..schemas.common import Page
-from ..jobs import SYNC, every_stream
 from ..schemas.connections import (DEFAULT_SYNC_EVERY, Connection, ConnectionCreate, ConnectionUpdate, LastSync,
                                    StreamState)
 from .context import Caller, Service
