@@ -79,7 +79,7 @@ class JobService(Service):
         """Record a queued job (422 naming the parameter at fault), or give the one already
         waiting that does the same: a queued aggregation of the brand for an aggregation, a
         queued rebuild for either (it counts everything), a queued sync of the connection's
-        streams for a sync of them or of one. Requests that pile up while the brand's run is
+        streams for a sync of them or of one (from the start, for one from the start). Requests that pile up while the brand's run is
         under way so take one worker, not one each."""
         if data.kind == SYNC:
             return await self._sync(data)
@@ -87,7 +87,7 @@ class JobService(Service):
         if p.brand_id is None:
             raise ValidationFailed([FieldError("/params/brand_id", f"A {data.kind} job needs the brand's id.")])
         wrong = [FieldError(f"/params/{name}", f"Only a {SYNC} job takes a {name}.")
-                 for name in ("connection_id", "stream") if getattr(p, name) is not None]
+                 for name in ("connection_id", "stream", "from_start") if getattr(p, name) not in (None, False)]
         if wrong:
             raise ValidationFailed(wrong)
         brand_id = p.brand_id
@@ -120,9 +120,10 @@ class JobService(Service):
         waiting = (await self.conn.execute(sa.select(J.id, J.params).where(
             J.workspace_id == self.ws, J.subject == p.connection_id, J.status == "queued", J.kind == SYNC)
             .order_by(J.created_at))).all()
-        covering = next((w.id for w in waiting if w.params.get("stream") in (None, p.stream)), None)
+        covering = next((w.id for w in waiting if w.params.get("stream") in (None, p.stream)
+                         and (w.params.get("from_start") or not p.from_start)), None)
         return await self.get(covering or await insert_sync(self.conn, self.ws, row.brand_id, p.connection_id,
-                                                            p.stream))
+                                                            p.stream, p.from_start))
 
     async def get(self, job_id: str) -> Job:
         row = (await self.conn.execute(sa.select(t.jobs).where(J.workspace_id == self.ws, J.id == job_id))).first()
@@ -171,9 +172,11 @@ async def insert_job(conn: AsyncConnection, ws: str, kind: str, brand_id: str) -
 
 
 async def insert_sync(conn: AsyncConnection, ws: str, brand_id: str, connection_id: str,
-                      stream: str | None = None) -> str:
-    """A queued sync of the connection (whose turns it takes): of ``stream``, or of every stream."""
-    params = {"brand_id": brand_id, "connection_id": connection_id, **({"stream": stream} if stream else {})}
+                      stream: str | None = None, from_start: bool = False) -> str:
+    """A queued sync of the connection (whose turns it takes): of ``stream``, or of every stream;
+    from each stream's checkpoint, or ``from_start``."""
+    params = {"brand_id": brand_id, "connection_id": connection_id, **({"stream": stream} if stream else {}),
+              **({"from_start": True} if from_start else {})}
     return await _insert(conn, ws, SYNC, connection_id, brand_id, params)
 
 

@@ -63,7 +63,8 @@ class Runtime:
         if job.kind == "connections.sync":
             from .sync import sync_connection  # the sync engine is built on the runtime
 
-            return await sync_connection(self, job.workspace_id, job.params["connection_id"], job.params.get("stream"))
+            return await sync_connection(self, job.workspace_id, job.params["connection_id"], job.params.get("stream"),
+                                         bool(job.params.get("from_start")))
         return await aggregate.run(self.db, job.kind, job.workspace_id, job.params["brand_id"])
 
     async def check_metrics(self, job: Any) -> list[str]:

@@ -87,12 +87,14 @@ class PageTimeout(RuntimeError):
 
 
 async def run_stream(runtime: Runtime, caller: Caller, connection_id: str, stream_name: str,
-                     max_pages: int = 10_000, report: SyncReport | None = None) -> SyncReport:
-    """Sync one stream of a connection from its checkpoint to the last page. ``report`` (else a
-    new one) counts what each committed page stored: if a page fails, what came before."""
+                     max_pages: int = 10_000, report: SyncReport | None = None, from_start: bool = False
+                     ) -> SyncReport:
+    """Sync one stream of a connection from its checkpoint (or ``from_start``, as if it had none)
+    to the last page. ``report`` (else a new one) counts what each committed page stored: if a
+    page fails, what came before."""
     loaded = await load_connector(runtime, connection_id, caller.workspace_id)
     row, stream = loaded.row, loaded.connector.stream(stream_name)
-    cursor = (row.state or {}).get(stream_name, {}).get("cursor")
+    cursor = None if from_start else (row.state or {}).get(stream_name, {}).get("cursor")
     report = report or SyncReport(connection_id=connection_id, stream=stream_name)
     report.cursor = cursor
     seen: set[str | None] = set()
@@ -115,9 +117,9 @@ async def run_stream(runtime: Runtime, caller: Caller, connection_id: str, strea
 
 
 async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: str,
-                          stream: str | None = None) -> dict[str, Any]:
+                          stream: str | None = None, from_start: bool = False) -> dict[str, Any]:
     """A connection's sync: each of its streams (``stream`` alone, if given) from its checkpoint
-    to its last page; the result is a :class:`~tribeops.core.schemas.jobs.SyncResult`. A stream
+    (or ``from_start``) to its last page; the result is a :class:`~tribeops.core.schemas.jobs.SyncResult`. A stream
     that fails (the network down, a payload the connector refuses) stops at the page that failed:
     the pages before it stay stored and checkpointed, the next sync resumes after them, and the
     other streams still run. Then the job fails with one error per failed stream, naming the
@@ -137,7 +139,7 @@ async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: st
         report = SyncReport(connection_id=connection_id, stream=name)
         reports.append(report)
         try:
-            await run_stream(runtime, caller, connection_id, name, report=report)
+            await run_stream(runtime, caller, connection_id, name, report=report, from_start=from_start)
         except ConnectionGone:
             errors.append(f"The connection {connection_id} was deleted during this sync, at {network}/{name}: "
                           "the pages stored before stay.")
@@ -165,7 +167,9 @@ async def commit_page(runtime: Runtime, caller: Caller, connection_id: str, stre
             t.connections.c.id == connection_id))).first()
         if found is None:  # deleted meanwhile: nothing of the page is kept
             raise ConnectionGone(connection_id)
-        state = {**(found.state or {}), stream.name: {"cursor": cursor, "synced_at": utcnow().isoformat()}}
+        state = found.state or {}
+        checkpoint = _later(state.get(stream.name, {}).get("cursor"), cursor)  # never back (a sync from the start)
+        state = {**state, stream.name: {"cursor": checkpoint, "synced_at": utcnow().isoformat()}}
         await conn.execute(sa.update(t.connections).where(t.connections.c.id == connection_id).values(
             state=state, updated_at=utcnow()))
     report.cursor = cursor  # once the page is stored

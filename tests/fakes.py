@@ -35,9 +35,11 @@ class FakePosts(Stream):
     name = "posts"
     PAGES: ClassVar[dict[str | None, dict[str, Any]]] = {}
     fetched: ClassVar[list[str | None]] = []
+    cursors: ClassVar[list[str | None]] = []  # the checkpoint each fetch was given
 
     async def fetch(self, context: StreamContext, page_token: str | None) -> bytes:
         self.fetched.append(page_token)
+        self.cursors.append(context.cursor)
         return json.dumps(self.PAGES[page_token]).encode()
 
     def parse(self, payload: bytes, context: StreamContext) -> PageResult:

@@ -20,6 +20,9 @@ class JobCreateParams(Strict):
     brand_id: BrandId | None = None
     connection_id: ConnectionId | None = None
     stream: StreamName | None = None
+    from_start: Annotated[bool, Meta(description=(
+        "A sync: read each stream from its start, as a new connection's first sync does, not from its "
+        "checkpoint (what was stored before counts as duplicates; the checkpoint never goes back)."))] = False
 
 
 class JobCreate(Strict):
@@ -33,11 +36,13 @@ class JobCreate(Strict):
 
 
 class JobParams(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """The job's brand; for a sync, also its connection, and its stream when only one."""
+    """The job's brand; for a sync, also its connection, its stream when only one, and
+    ``from_start`` when it reads from the start."""
 
     brand_id: BrandId
     connection_id: ConnectionId | None = None
     stream: StreamName | None = None
+    from_start: bool = False
 
 
 Count = Annotated[int, Meta(ge=0)]

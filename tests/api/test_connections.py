@@ -293,3 +293,32 @@ def test_a_sync_asked_for_in_the_path_is_refused_naming_the_path(fake_client: Te
     assert refused.status_code == 422
     [error] = refused.json()["errors"]
     assert (error["pointer"], error["in"]) == ("/connection_id", "path") and "does not poll" in error["message"]
+
+
+def test_a_sync_from_the_start_reads_past_the_checkpoint_which_never_goes_back(fake_client: TestClient[Any],
+                                                                               setup: Any) -> None:
+    headers, brand, conn = setup
+    FakePosts.PAGES = {None: _page([{"id": "fs2", "kind": "post", "by": "acme", "at": "2026-06-02T10:00:00+00:00"}],
+                                   None)}
+
+    def sync(**params: Any) -> Any:
+        asked = fake_client.post("/v1/jobs", json={"kind": "connections.sync", "params": {
+            "connection_id": conn["id"], **params}}, headers=headers)
+        assert asked.status_code == 202, asked.text
+        return _finished(fake_client, headers, asked.headers["Location"])
+
+    assert sync()["status"] == "succeeded"
+    FakePosts.cursors.clear()
+    assert sync()["status"] == "succeeded" and FakePosts.cursors == ["2026-06-02T10:00:00+00:00"]  # from the checkpoint
+    # The network now serves an older post the checkpoint would pass over: read from the start.
+    FakePosts.PAGES = {None: _page([{"id": "fs1", "kind": "post", "by": "acme", "at": "2026-06-01T10:00:00+00:00"}],
+                                   None)}
+    FakePosts.cursors.clear()
+    job = sync(from_start=True)
+    assert job["status"] == "succeeded" and job["params"]["from_start"] is True and FakePosts.cursors == [None]
+    assert [(s["accepted"], s["cursor"]) for s in job["result"]["streams"]] == [(1, "2026-06-01T10:00:00+00:00")]
+    state = fake_client.get(f"/v1/connections/{conn['id']}", headers=headers).json()["state"]
+    assert state["posts"]["cursor"] == "2026-06-02T10:00:00+00:00"  # not back to the older post's
+    refused = fake_client.post("/v1/jobs", json={"kind": "scorecards.aggregate", "params": {
+        "brand_id": brand, "from_start": True}}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/params/from_start"

@@ -100,10 +100,11 @@ def test_a_sync_asked_for_while_one_that_does_as_much_waits_is_that_one(database
     async def scenario(runtime: Runtime) -> None:
         caller, _, connection = await _connection(runtime, None)
 
-        async def ask(stream: str | None = None) -> str:
+        async def ask(stream: str | None = None, from_start: bool = False) -> str:
             async with runtime.db.transaction() as conn:
                 return (await jobs.JobService(conn, caller, runtime.registry).create(JobCreate(
-                    kind="connections.sync", params=JobCreateParams(connection_id=connection, stream=stream)))).id
+                    kind="connections.sync", params=JobCreateParams(connection_id=connection, stream=stream,
+                                                                    from_start=from_start)))).id
 
         posts = await ask("posts")
         assert await ask("posts") == posts
@@ -111,6 +112,10 @@ def test_a_sync_asked_for_while_one_that_does_as_much_waits_is_that_one(database
         assert every != posts and await ask() == every and await ask("posts") == posts
         await _end(runtime, posts)
         assert await ask("posts") == every  # a sync of every stream does the posts too
+        restart = await ask(from_start=True)  # one from its checkpoint does not read from the start
+        assert restart != every
+        await _end(runtime, every)
+        assert await ask() == restart and await ask("posts", from_start=True) == restart
 
     run(database_url, scenario)
 
