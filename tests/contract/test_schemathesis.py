@@ -53,7 +53,8 @@ SEMANTIC_FIELDS = [
     "body:/targets/*",  # a campaign's targets are on registered metrics, one each
     "body:/network", "body:/config*",  # a connection needs an installed connector, which checks its config
     "body:/params/brand_id",  # a job's brand must be one of the workspace's (a sync's, its connection's)
-    "body:/params/connection_id", "body:/params/stream",  # a sync's connection: of the workspace, polled; its stream
+    # Only a sync takes these: a connection of the workspace whose connector polls, one of its streams.
+    "body:/params/connection_id", "body:/params/stream", "body:/params/from_start",
     "body:/sync_every_minutes",  # only a connector that polls syncs
     "body:/member_id",  # merging or adding to a tribe needs a member of the workspace (not the same one)
     "query:/campaign_id*", "query:/tribe_id", "query:/brand_id",  # scorecard scopes: objects of the workspace
