@@ -17,7 +17,7 @@ def connectors(registry: Registry) -> list[ConnectorEntry]:
     for network, registered in sorted(registry.connectors.items()):
         cls = registered.item
         try:
-            streams = [StreamEntry(name=s.name, key=s.key, cursor_field=s.cursor_field)
+            streams = [StreamEntry(name=s.name, key=s.key, cursor_field=s.cursor_field, is_sorted=s.is_sorted)
                        for s in (type(s) for s in _streams(cls))]
         except Exception as exc:  # noqa: BLE001 - a broken connector is listed with its error
             registry.record_error(registered.plugin, f"connector {network!r} streams failed: {exc!r}")

@@ -58,6 +58,12 @@ class Stream:
     name: ClassVar[str]
     key: ClassVar[str] = "id"
     cursor_field: ClassVar[str | None] = "occurred_at"
+    is_sorted: ClassVar[bool] = False
+    """Whether a run's pages come oldest first, each page's cursor at least the one before. Then
+    core checkpoints the cursor with each page, and a run that dies resumes after its last
+    page. Otherwise (newest first, as feeds and most timelines are) core checkpoints once the
+    stream's last page is stored, and ``StreamContext.cursor`` stays the checkpoint the run
+    started from: a run that dies reads again from there rather than skip older pages."""
 
     def __init__(self, connector: Connector) -> None:
         self.connector = connector

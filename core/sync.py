@@ -1,7 +1,10 @@
 """Running a connector's stream: fetch, parse, store, checkpoint, page after page.
 
-Core, not the connector, stores what each page yields and checkpoints the stream's cursor
-in the same transaction, so a run that dies resumes after its last committed page. A page
+Core, not the connector, stores what each page yields and checkpoints the stream's cursor:
+for a stream whose pages come oldest first, in the same transaction as each page, so a run
+that dies resumes after its last committed page; for one read newest first (a feed), once its
+last page is stored, so a run that dies reads again from the previous checkpoint instead of
+skipping the older pages it had not reached (what it stored counts as duplicates). A page
 token seen twice in one run stops it: a network that loops would otherwise never finish.
 A connection's sync (the ``connections.sync`` job: on demand, or every ``sync_every_minutes``)
 runs each of its streams so.
@@ -94,26 +97,51 @@ async def run_stream(runtime: Runtime, caller: Caller, connection_id: str, strea
     page fails, what came before."""
     loaded = await load_connector(runtime, connection_id, caller.workspace_id)
     row, stream = loaded.row, loaded.connector.stream(stream_name)
-    cursor = None if from_start else (row.state or {}).get(stream_name, {}).get("cursor")
+    checkpoint = (row.state or {}).get(stream_name, {}).get("cursor")
+    start = None if from_start else checkpoint
     report = report or SyncReport(connection_id=connection_id, stream=stream_name)
-    report.cursor = cursor
+    report.cursor = checkpoint
+    reached = start  # the highest cursor of the pages stored by this run
     seen: set[str | None] = set()
     token: str | None = None
     while report.pages < max_pages:
-        context = loaded.context(report.cursor)
+        # A sorted stream goes on from its last page; one read newest first, from where it started.
+        context = loaded.context(reached if stream.is_sorted else start)
         try:
             payload = await asyncio.wait_for(stream.fetch(context, token), PAGE_TIMEOUT)
         except asyncio.TimeoutError:
             raise PageTimeout(f"page {report.pages + 1} was not fetched within {PAGE_TIMEOUT:g} s") from None
         page = stream.parse(payload, context)
-        await commit_page(runtime, caller, connection_id, stream, page, report)
+        await commit_page(runtime, caller, connection_id, stream, page, report, checkpoint=stream.is_sorted)
+        reached = _later(reached, page.cursor)
         seen.add(token)
         if page.next_page is None:
             break
         if page.next_page in seen:
             raise PaginationLoop(f"{row.network}/{stream_name}: page token {page.next_page!r} came back twice")
         token = page.next_page
+    if not stream.is_sorted:  # every page is stored: the stream is read up to here
+        async with runtime.db.transaction() as conn:
+            report.cursor = await _checkpoint(conn, connection_id, stream_name, reached)
     return report
+
+
+async def _checkpoint(conn: Any, connection_id: str, stream_name: str, cursor: str | None) -> str | None:
+    """Move the stream's checkpoint to ``cursor``, never back (a sync from the start reads older
+    pages again), and return it; with None, only make sure the connection is still there. A
+    connection deleted meanwhile raises :class:`ConnectionGone`: the transaction keeps nothing."""
+    found = (await conn.execute(sa.select(t.connections.c.state).where(t.connections.c.id == connection_id))).first()
+    if found is None:
+        raise ConnectionGone(connection_id)
+    state = found.state or {}
+    stored = state.get(stream_name, {}).get("cursor")
+    if cursor is None:
+        return stored
+    moved = _later(stored, cursor)
+    state = {**state, stream_name: {"cursor": moved, "synced_at": utcnow().isoformat()}}
+    await conn.execute(sa.update(t.connections).where(t.connections.c.id == connection_id).values(
+        state=state, updated_at=utcnow()))
+    return moved
 
 
 async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: str,
@@ -141,8 +169,8 @@ async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: st
         try:
             await run_stream(runtime, caller, connection_id, name, report=report, from_start=from_start)
         except ConnectionGone:
-            errors.append(f"The connection {connection_id} was deleted during this sync, at {network}/{name}: "
-                          "the pages stored before stay.")
+            errors.append(f"The connection {connection_id} was deleted during this sync, which stopped at "
+                          f"{network}/{name}.")
             break
         except Exception as exc:  # noqa: BLE001 - the plugin's failure, recorded on the job
             log.warning("%s: sync of %s/%s (connection %s) failed", plugin, network, name, connection_id,
@@ -155,24 +183,17 @@ async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: st
 
 
 async def commit_page(runtime: Runtime, caller: Caller, connection_id: str, stream: Stream, page: PageResult,
-                      report: SyncReport) -> Batch:
-    """Store one page's events and profiles and checkpoint the cursor, in one transaction."""
-    cursor = _later(report.cursor, page.cursor)
+                      report: SyncReport, checkpoint: bool = True) -> Batch:
+    """Store one page's events and profiles and, with ``checkpoint``, move the stream's cursor
+    to the page's, in one transaction (see :attr:`~tribeops.core.connectors.Stream.is_sorted`)."""
     async with runtime.db.transaction() as conn:
         batch = await ingest(conn, runtime.registry, caller, [msgspec.to_builtins(e) for e in page.events])
         if page.members:
             await resolve(conn, caller.workspace_id, sightings([(stream.connector.network, m) for m in page.members]),
                           utcnow())
-        found = (await conn.execute(sa.select(t.connections.c.state).where(
-            t.connections.c.id == connection_id))).first()
-        if found is None:  # deleted meanwhile: nothing of the page is kept
-            raise ConnectionGone(connection_id)
-        state = found.state or {}
-        checkpoint = _later(state.get(stream.name, {}).get("cursor"), cursor)  # never back (a sync from the start)
-        state = {**state, stream.name: {"cursor": checkpoint, "synced_at": utcnow().isoformat()}}
-        await conn.execute(sa.update(t.connections).where(t.connections.c.id == connection_id).values(
-            state=state, updated_at=utcnow()))
-    report.cursor = cursor  # once the page is stored
+        moved = await _checkpoint(conn, connection_id, stream.name, page.cursor if checkpoint else None)
+    if checkpoint:
+        report.cursor = moved  # once the page is stored
     await notify_ingested(runtime.pm, runtime.registry, caller.workspace_id, batch)
     report.pages += 1
     report.accepted += batch.result.accepted

@@ -17,7 +17,7 @@ has none; other commenters get no handle, so nobody becomes the brand by taking 
 
 Paging: a page token is the URL of the next document: an Atom ``rel="next"`` link, else
 WordPress ``?paged=N+1`` while pages are full (``page_size``, up to ``max_pages``; the first
-page stops it when it already reaches the stored cursor), else the next comment feed. The
+page that reaches the stored cursor stops it), else the next comment feed. The
 current document is recognised by its self link. A ``paged`` URL WordPress answers with 404
 reads as an empty last page. Tokens must stay on the configured feeds' hosts.
 
@@ -355,8 +355,9 @@ class RssStream(Stream):
         base, page = _paged(feed.self_link)
         index = next((i for i, url in enumerate(feeds) if _same_feed(_paged(url)[0], base)), None)
         oldest = min((e.occurred_at for e in feed.entries), default=None)
-        reached = (page == 1 and index == 0 and context.cursor is not None and oldest is not None
-                   and _stamp(oldest) <= context.cursor)  # the first page already reaches the checkpoint
+        # This page reaches the checkpoint: the pages after it are older, stored by an earlier sync.
+        reached = (index == 0 and context.cursor is not None and oldest is not None
+                   and _stamp(oldest) <= context.cursor)
         if len(feed.entries) + len(feed.rejected) >= config.page_size and page < config.max_pages and not reached:
             parts = urlsplit(base)
             query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("paged", str(page + 1))])

@@ -33,6 +33,7 @@ class FakePosts(Stream):
     """Pages are JSON: {"items": [...], "next": token|null}; ``PAGES`` maps token → page."""
 
     name = "posts"
+    is_sorted = True  # pages oldest first (tests of a feed read newest first set it False)
     PAGES: ClassVar[dict[str | None, dict[str, Any]]] = {}
     fetched: ClassVar[list[str | None]] = []
     cursors: ClassVar[list[str | None]] = []  # the checkpoint each fetch was given

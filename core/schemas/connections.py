@@ -78,7 +78,8 @@ class SyncReport(msgspec.Struct, kw_only=True):
     duplicates: int = 0
     rejected: int = 0
     members: int = 0
-    cursor: Annotated[str, Meta(max_length=200)] | None = None
+    cursor: Annotated[str, Meta(max_length=200, description=(
+        "The stream's checkpoint after this sync (or delivery): where the next one goes on from."))] | None = None
 
 
 CONNECTION_EXAMPLE = {

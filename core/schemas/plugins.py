@@ -27,6 +27,9 @@ class StreamEntry(msgspec.Struct, kw_only=True):
     name: Short
     key: Short
     cursor_field: Short | None
+    is_sorted: Annotated[bool, Meta(description=(
+        "Pages come oldest first: the cursor is checkpointed with each page. Otherwise, once the "
+        "stream is read to its end."))]
 
 
 class ConnectorEntry(msgspec.Struct, kw_only=True):

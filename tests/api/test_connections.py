@@ -261,8 +261,8 @@ def test_a_connection_deleted_during_its_sync_ends_it_clearly_keeping_what_was_s
     asked = fake_client.post(f"/v1/connections/{conn['id']}/sync", headers=headers)
     job = _finished(fake_client, headers, asked.headers["Location"])
     assert job["status"] == "failed"
-    assert job["errors"] == [f"The connection {conn['id']} was deleted during this sync, at fakenet/posts: the pages "
-                             "stored before stay."]
+    assert job["errors"] == [f"The connection {conn['id']} was deleted during this sync, which stopped at "
+                             "fakenet/posts."]
     [report] = job["result"]["streams"]  # the second page's cursor is not claimed: it was not stored
     assert (report["pages"], report["accepted"], report["cursor"]) == (1, 1, "2026-05-01T10:00:00+00:00")
     events = fake_client.get("/v1/events", params={"brand_id": brand, "network": "fakenet"}, headers=headers).json()
@@ -316,9 +316,43 @@ def test_a_sync_from_the_start_reads_past_the_checkpoint_which_never_goes_back(f
     FakePosts.cursors.clear()
     job = sync(from_start=True)
     assert job["status"] == "succeeded" and job["params"]["from_start"] is True and FakePosts.cursors == [None]
-    assert [(s["accepted"], s["cursor"]) for s in job["result"]["streams"]] == [(1, "2026-06-01T10:00:00+00:00")]
+    # The checkpoint, in the report as in the state, does not go back to the older post's.
+    assert [(s["accepted"], s["cursor"]) for s in job["result"]["streams"]] == [(1, "2026-06-02T10:00:00+00:00")]
     state = fake_client.get(f"/v1/connections/{conn['id']}", headers=headers).json()["state"]
-    assert state["posts"]["cursor"] == "2026-06-02T10:00:00+00:00"  # not back to the older post's
+    assert state["posts"]["cursor"] == "2026-06-02T10:00:00+00:00"
     refused = fake_client.post("/v1/jobs", json={"kind": "scorecards.aggregate", "params": {
         "brand_id": brand, "from_start": True}}, headers=headers)
     assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/params/from_start"
+
+
+def test_a_feed_read_newest_first_is_checkpointed_once_read_to_its_end(fake_client: TestClient[Any], setup: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that dies between pages of a newest-first feed must not skip the older pages it had
+    not reached: the next sync reads from the checkpoint it started from."""
+    headers, brand, conn = setup
+    monkeypatch.setattr(FakePosts, "is_sorted", False)
+    newest = _page([{"id": "nf3", "kind": "post", "by": "acme", "at": "2026-07-03T10:00:00+00:00"}], "older")
+    older = _page([{"id": "nf1", "kind": "post", "by": "acme", "at": "2026-07-01T10:00:00+00:00"},
+                   {"id": "nf2", "kind": "post", "by": "acme", "at": "2026-07-02T10:00:00+00:00"}], None)
+
+    def sync() -> Any:
+        asked = fake_client.post(f"/v1/connections/{conn['id']}/sync", headers=headers)
+        return _finished(fake_client, headers, asked.headers["Location"])
+
+    FakePosts.PAGES = {None: newest}  # the older page fails (the network, a worker killed...)
+    FakePosts.cursors.clear()
+    job = sync()
+    assert job["status"] == "failed" and [(s["accepted"], s["cursor"]) for s in job["result"]["streams"]] == [(1, None)]
+    assert "posts" not in fake_client.get(f"/v1/connections/{conn['id']}", headers=headers).json()["state"]
+    FakePosts.PAGES = {None: newest, "older": older}
+    FakePosts.cursors.clear()
+    job = sync()
+    assert job["status"] == "succeeded"
+    [report] = job["result"]["streams"]
+    assert (report["pages"], report["accepted"], report["duplicates"]) == (2, 2, 1)
+    assert report["cursor"] == "2026-07-03T10:00:00+00:00"
+    assert FakePosts.cursors == [None, None]  # every page is read knowing where the run started
+    state = fake_client.get(f"/v1/connections/{conn['id']}", headers=headers).json()["state"]
+    assert state["posts"]["cursor"] == "2026-07-03T10:00:00+00:00"
+    events = fake_client.get("/v1/events", params={"brand_id": brand, "network": "fakenet"}, headers=headers).json()
+    assert {e["id"] for e in events["data"]} == {"nf1", "nf2", "nf3"}

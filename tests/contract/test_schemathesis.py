@@ -28,6 +28,7 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import ensure_resource_availability, use_after_free
 
 from tribeops.api.app import create_app
+from tribeops.core.plugins import create_manager
 from tribeops.core.settings import Settings
 
 # The contract does not depend on the backend (the API suites run on both); SQLite keeps it short.
@@ -98,8 +99,16 @@ def invalid_events_rejected(ctx: Any, response: Response, case: Case) -> None:
         assert response.json().get("rejected"), f"An invalid batch was stored whole: {response.text}"
 
 
+# A connection has a webhook only when its connector takes webhooks (neither built-in one does):
+# for the others, its webhook path answers 404, as documented.
+WEBHOOK_OPERATIONS = ["answerWebhookChallenge", "receiveWebhook"]
+WEBHOOK_NETWORKS = {network for network, registered in create_manager("", None)[1].connectors.items()
+                    if "webhooks" in registered.item.capabilities}
+
+
 def resource_availability_beyond_cascades(ctx: Any, response: Response, case: Case) -> None:
-    """`ensure_resource_availability`, knowing that deleting a brand deletes its tribes and campaigns.
+    """`ensure_resource_availability`, knowing that deleting a brand deletes its tribes and
+    campaigns, and that a connection whose connector takes no webhooks has no webhook.
 
     The check expects only a DELETE of the object's own path (or of a parent path) to make a
     just created object go away; tribes and campaigns name their brand in the body, not in the
@@ -108,13 +117,23 @@ def resource_availability_beyond_cascades(ctx: Any, response: Response, case: Ca
     try:
         ensure_resource_availability(ctx, response, case)
     except EnsureResourceAvailability:
-        if not _owner_brand_deleted(ctx, case):
+        if not (_owner_brand_deleted(ctx, case) or _webhook_of_a_connector_without(ctx, case)):
             raise
 
 
-def _owner_brand_deleted(ctx: Any, case: Case) -> bool:
+def _created(ctx: Any, case: Case) -> Any:
     parent = ctx.internals.find_parent(case_id=case.id)
-    created = ctx.internals.find_response(case_id=parent.id) if parent is not None else None
+    return ctx.internals.find_response(case_id=parent.id) if parent is not None else None
+
+
+def _webhook_of_a_connector_without(ctx: Any, case: Case) -> bool:
+    created = _created(ctx, case)
+    return (_operation_id(case) in WEBHOOK_OPERATIONS and created is not None
+            and created.json().get("network") not in WEBHOOK_NETWORKS)
+
+
+def _owner_brand_deleted(ctx: Any, case: Case) -> bool:
+    created = _created(ctx, case)
     recorder = ctx.internals.recorder
     if created is None or recorder is None:
         return False

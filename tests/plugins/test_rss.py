@@ -151,6 +151,20 @@ def test_a_first_page_that_reaches_the_checkpoint_does_not_page_on() -> None:
     assert stream.parse(feed, fresh).cursor == "2025-04-08T07:30:00.000000Z"
 
 
+def test_a_later_page_that_reaches_the_checkpoint_does_not_page_on_either() -> None:
+    """After more than a page of new posts, paging stops at the page that reaches the stored
+    posts, not at the site's last page."""
+    self_link = f'href="{RECORDED_HOST}/feed/" rel="self"'
+    second = (PAYLOADS / "wordpress-feed.xml").read_bytes().replace(
+        self_link.encode(), self_link.replace("/feed/", "/feed/?paged=2").encode())
+    assert second != (PAYLOADS / "wordpress-feed.xml").read_bytes()
+    fresh = context_for({"feed_url": f"{RECORDED_HOST}/feed/", "page_size": 3})
+    known = context_for({"feed_url": f"{RECORDED_HOST}/feed/", "page_size": 3}, cursor="2025-03-01T00:00:00Z")
+    stream = RssConnector(fresh.config).stream("posts")
+    assert stream.parse(second, fresh).next_page == f"{RECORDED_HOST}/feed/?paged=3"
+    assert stream.parse(second, known).next_page is None
+
+
 async def test_the_default_comment_feed_is_wordpress_site_wide_one(blog: Blog) -> None:
     context = context_for({"feed_url": f"{blog.url}/feed/"})
     stream = RssConnector(context.config).stream("comments")
