@@ -7,17 +7,24 @@ import contextlib
 import logging
 from datetime import timedelta
 
+import sqlalchemy as sa
+
+from . import tables as t
 from .db import Database
-from .jobs import Check, Work, execute, schedule_pending, schedule_syncs, sweep
+from .jobs import SYNC, Check, Work, execute, schedule_pending, schedule_syncs, sweep
 
 log = logging.getLogger("tribeops.jobs")
+# Connection syncs run at once, beside the ``at_once`` other jobs: they mostly wait for networks.
+SYNCS_AT_ONCE = 2
 
 
 class InProcessRunner:
     """A :class:`~tribeops.core.jobs.JobQueue` whose worker is an asyncio task of this process.
 
     Every ``tick`` seconds it queues aggregations for brands with new events and the syncs
-    due, and sweeps lost jobs. ``work`` runs each job (see :func:`~tribeops.core.jobs.execute`). ``at_once`` jobs run at the same time, each of another brand (a brand's job waits
+    due, and sweeps lost jobs. ``work`` runs each job (see :func:`~tribeops.core.jobs.execute`).
+    Connection syncs, which mostly wait for networks (a page may take minutes), run in a lane of
+    their own, :data:`SYNCS_AT_ONCE` at a time: slow networks do not hold up aggregations. ``at_once`` jobs run at the same time, each of another brand (a brand's job waits
     queued while another of its jobs runs, see :func:`~tribeops.core.jobs.claim`): a long
     rebuild of one brand does not hold up the others' freshness. On SQLite they take turns to
     write; a rebuild works its rows out without the writer, and a run writes briefly.
@@ -29,6 +36,8 @@ class InProcessRunner:
             raise ValueError(f"at_once must be at least 1, not {at_once}")
         self.db, self.check, self.tick, self.stale = db, check, tick, timedelta(seconds=stale)
         self.at_once, self.work = at_once, work
+        self._syncs: set[asyncio.Task[None]] = set()
+        self._sync_turns = asyncio.Semaphore(SYNCS_AT_ONCE)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: set[str] = set()  # the jobs in the queue
         self._tasks: list[asyncio.Task[None]] = []
@@ -42,7 +51,7 @@ class InProcessRunner:
 
     async def start(self) -> None:
         self._queue, self._stopping = asyncio.Queue(), asyncio.Event()  # bound to the loop that serves
-        self._waiting = set()
+        self._waiting, self._syncs, self._sync_turns = set(), set(), asyncio.Semaphore(SYNCS_AT_ONCE)
         self._tasks = [asyncio.create_task(self._ticker()), *(asyncio.create_task(self._worker())
                                                               for _ in range(self.at_once))]
 
@@ -55,7 +64,7 @@ class InProcessRunner:
         what is still running is cancelled once more and left, with a warning.
         """
         self._stopping.set()
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._syncs], []
         if not tasks:
             return
         # Only the jobs in hand are cancelled: the scheduler ends its tick and stops at its next
@@ -89,6 +98,22 @@ class InProcessRunner:
         while not self._stopping.is_set():
             job_id = await self._queue.get()
             self._waiting.discard(job_id)
+            try:
+                if await self._kind(job_id) == SYNC:
+                    sync = asyncio.create_task(self._sync(job_id))
+                    self._syncs.add(sync)
+                    sync.add_done_callback(self._syncs.discard)
+                    continue
+                await execute(self.db, job_id, self.check, self.stale, self, self.work)
+            except Exception:  # noqa: BLE001
+                log.exception("job %s could not run", job_id)
+
+    async def _kind(self, job_id: str) -> str | None:
+        async with self.db.reading() as conn:
+            return (await conn.execute(sa.select(t.jobs.c.kind).where(t.jobs.c.id == job_id))).scalar()
+
+    async def _sync(self, job_id: str) -> None:
+        async with self._sync_turns:
             try:
                 await execute(self.db, job_id, self.check, self.stale, self, self.work)
             except Exception:  # noqa: BLE001

@@ -146,3 +146,67 @@ def test_the_in_process_runner_syncs_a_new_connection_by_itself(database_url: st
         assert stored == ["auto1"]
 
     run(database_url, scenario)
+
+
+def test_a_slow_sync_does_not_hold_up_aggregations_in_process(database_url: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network that takes minutes to answer must not stop scorecards catching up: syncs run in
+    a lane of their own, beside the jobs the runner runs at once (one, here)."""
+    FakePosts.PAGES = {None: {"items": [{"id": "slow1", "kind": "post", "by": "acme", "at": "2026-08-01T10:00:00Z"}],
+                              "next": None}}
+    fetching, release = asyncio.Event(), asyncio.Event()
+    fetch = FakePosts.fetch
+
+    async def slow(self: Any, context: Any, token: str | None) -> bytes:
+        fetching.set()
+        await release.wait()
+        return await fetch(self, context, token)
+
+    monkeypatch.setattr(FakePosts, "fetch", slow)
+
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand, connection = await _connection(runtime, None)
+        async with runtime.db.transaction() as conn:
+            sync = await jobs.insert_sync(conn, caller.workspace_id, brand, connection)
+            aggregation = await jobs.insert_job(conn, caller.workspace_id, "scorecards.aggregate", brand)
+        here = InProcessRunner(runtime.db, tick=3600, at_once=1, work=runtime.run_job)
+        await here.start()
+        try:
+            await here.enqueue(sync)
+            await asyncio.wait_for(fetching.wait(), timeout=10)
+            await here.enqueue(aggregation)
+            assert await jobs.wait(runtime.db, aggregation, timeout=3, interval=0.05) == "succeeded"
+            release.set()
+            assert await jobs.wait(runtime.db, sync, timeout=10, interval=0.05) == "succeeded"
+        finally:
+            release.set()
+            await here.stop()
+
+    run(database_url, scenario)
+
+
+def test_stopping_the_runner_cancels_a_sync_in_hand(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fetching = asyncio.Event()
+
+    async def hangs(self: Any, context: Any, token: str | None) -> bytes:
+        fetching.set()
+        await asyncio.Event().wait()  # a network that never answers (its 300 s are not waited here)
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(FakePosts, "fetch", hangs)
+
+    async def scenario(runtime: Runtime) -> None:
+        caller, brand, connection = await _connection(runtime, None)
+        async with runtime.db.transaction() as conn:
+            sync = await jobs.insert_sync(conn, caller.workspace_id, brand, connection)
+        here = InProcessRunner(runtime.db, tick=3600, work=runtime.run_job)
+        await here.start()
+        await here.enqueue(sync)
+        await asyncio.wait_for(fetching.wait(), timeout=10)
+        await asyncio.wait_for(here.stop(grace=5), timeout=10)
+        assert [task for task in asyncio.all_tasks() if "_sync" in repr(task.get_coro())] == []
+        async with runtime.db.reading() as conn:  # given back (PostgreSQL), else left to the sweep
+            status = (await conn.execute(sa.select(J.status).where(J.id == sync))).scalar()
+        assert status == ("queued" if runtime.db.dialect == "postgresql" else "running")
+
+    run(database_url, scenario)
