@@ -29,7 +29,7 @@ from .ids import new_id
 from .pagination import paginate
 from .processes import process_alive, process_started
 from .schemas.common import Page
-from .schemas.jobs import Job, JobCreate, JobParams, JobResult, SyncResult
+from .schemas.jobs import Job, JobCreate, JobCreateParams, JobParams, JobResult, SyncResult
 from .services.context import Caller, Service, utcnow
 
 if TYPE_CHECKING:
@@ -79,8 +79,8 @@ class JobService(Service):
         """Record a queued job (422 naming the parameter at fault), or give the one already
         waiting that does the same: a queued aggregation of the brand for an aggregation, a
         queued rebuild for either (it counts everything), a queued sync of the connection's
-        streams for a sync of them or of one (from the start, for one from the start). Requests that pile up while the brand's run is
-        under way so take one worker, not one each."""
+        streams for a sync of them or of one (from the start, for one from the start). Requests
+        that pile up while the brand's run is under way so take one worker, not one each."""
         if data.kind == SYNC:
             return await self._sync(data)
         p = data.params
@@ -99,21 +99,33 @@ class JobService(Service):
             .order_by(J.created_at).limit(1))).scalar()
         return await self.get(waiting or await insert_job(self.conn, self.ws, data.kind, brand_id))
 
-    async def _sync(self, data: JobCreate) -> Job:
+    async def sync_now(self, connection_id: str) -> Job:
+        """A sync of every stream of the connection named in a request's path: NotFound when it
+        is not one of the workspace's, and what else is wrong with it named as the path."""
+        return await self._sync(JobCreate(kind=SYNC, params=JobCreateParams(connection_id=connection_id)),
+                                in_path=True)
+
+    async def _sync(self, data: JobCreate, in_path: bool = False) -> Job:
         p = data.params
+
+        def about_connection(message: str) -> FieldError:
+            return (FieldError("/connection_id", message, location="path") if in_path
+                    else FieldError("/params/connection_id", message))
+
         if p.connection_id is None:
-            raise ValidationFailed([FieldError("/params/connection_id", f"A {SYNC} job needs the connection's id.")])
+            raise ValidationFailed([about_connection(f"A {SYNC} job needs the connection's id.")])
         c = t.connections.c
         row = (await self.conn.execute(sa.select(c.brand_id, c.network, c.config).where(
-            t.connections.c.workspace_id == self.ws, t.connections.c.id == p.connection_id))).first()
+            c.workspace_id == self.ws, c.id == p.connection_id))).first()
         if row is None:
-            raise ValidationFailed([FieldError("/params/connection_id",
-                                               f"No connection with id {p.connection_id!r} in this workspace.")])
+            if in_path:
+                raise NotFound("connection", p.connection_id)
+            raise ValidationFailed([about_connection(f"No connection with id {p.connection_id!r} in this workspace.")])
         problems = []
         if p.brand_id is not None and p.brand_id != row.brand_id:
             problems.append(FieldError("/params/brand_id", f"The connection is of brand {row.brand_id!r}, not "
                                                            f"{p.brand_id!r} (the brand may be left out)."))
-        problems += sync_problems(self.registry, row.network, row.config, p.stream)
+        problems += sync_problems(self.registry, row.network, row.config, p.stream, about_connection)
         if problems:
             raise ValidationFailed(problems)
         await advisory_locks(self.conn, SCHEDULE, [p.connection_id], shared=False)  # two requests at once: one job
@@ -142,24 +154,26 @@ class JobService(Service):
                               starting_after=starting_after, to_item=to_job)
 
 
-def sync_problems(registry: Registry | None, network: str, config: Any, stream: str | None) -> list[FieldError]:
+def sync_problems(registry: Registry | None, network: str, config: Any, stream: str | None,
+                  about_connection: Callable[[str], FieldError]) -> list[FieldError]:
     """Why a connection of ``network`` (with ``config``) cannot be synced (``stream`` alone, if
-    given): its connector is not installed, does not poll, or has no such stream."""
+    given): its connector is not installed, does not poll, or has no such stream. What is about
+    the connection is named by ``about_connection``."""
     registered = registry.connectors.get(network) if registry is not None else None
     if registered is None:
-        return [FieldError("/params/connection_id", f"No connector for {network!r} is installed: its plugin may "
-                                                    "have been removed or disabled.")]
+        return [about_connection(f"No connector for {network!r} is installed: its plugin may have been removed "
+                                 "or disabled.")]
     connector = registered.item
     if "polling" not in connector.capabilities:
-        return [FieldError("/params/connection_id", f"The {network} connector does not poll its network "
-                                                    f"({', '.join(connector.capabilities)}): there is nothing to sync.")]
+        return [about_connection(f"The {network} connector does not poll its network "
+                                 f"({', '.join(connector.capabilities)}): there is nothing to sync.")]
     if stream is not None:
         try:
             names = [s.name for s in connector(connector.parse_config(config)).streams()]
         except ValidationFailed as exc:
             wrong = "; ".join(f"{e.pointer or '(config)'}: {e.message}" for e in exc.errors)
-            return [FieldError("/params/connection_id", "The connection's config does not satisfy its connector "
-                                                        f"any more ({wrong}): update it first.")]
+            return [about_connection(f"The connection's config does not satisfy its connector any more ({wrong}): "
+                                     "update it first.")]
         if stream not in names:
             return [FieldError("/params/stream", f"The {network} connector has no stream {stream!r}; "
                                                  f"it has {', '.join(names)}.")]

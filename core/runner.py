@@ -24,7 +24,8 @@ class InProcessRunner:
     Every ``tick`` seconds it queues aggregations for brands with new events and the syncs
     due, and sweeps lost jobs. ``work`` runs each job (see :func:`~tribeops.core.jobs.execute`).
     Connection syncs, which mostly wait for networks (a page may take minutes), run in a lane of
-    their own, :data:`SYNCS_AT_ONCE` at a time: slow networks do not hold up aggregations. ``at_once`` jobs run at the same time, each of another brand (a brand's job waits
+    their own, :data:`SYNCS_AT_ONCE` at a time: slow networks do not hold up aggregations.
+    ``at_once`` other jobs run at the same time, each of another brand (a brand's job waits
     queued while another of its jobs runs, see :func:`~tribeops.core.jobs.claim`): a long
     rebuild of one brand does not hold up the others' freshness. On SQLite they take turns to
     write; a rebuild works its rows out without the writer, and a run writes briefly.

@@ -25,8 +25,8 @@ from .connectors import Connector, PageResult, Stream, StreamContext
 from .errors import NotFound
 from .ingest import Batch, ingest, notify_ingested
 from .members import resolve, sightings
-from .runtime import Runtime
 from .jobs import JobFailed
+from .runtime import Runtime
 from .schemas.connections import SyncReport
 from .schemas.jobs import SyncResult
 from .services.context import Caller, utcnow
@@ -90,12 +90,13 @@ class PageTimeout(RuntimeError):
 
 
 async def run_stream(runtime: Runtime, caller: Caller, connection_id: str, stream_name: str,
-                     max_pages: int = 10_000, report: SyncReport | None = None, from_start: bool = False
-                     ) -> SyncReport:
+                     max_pages: int = 10_000, report: SyncReport | None = None, from_start: bool = False,
+                     loaded: Loaded | None = None) -> SyncReport:
     """Sync one stream of a connection from its checkpoint (or ``from_start``, as if it had none)
     to the last page. ``report`` (else a new one) counts what each committed page stored: if a
-    page fails, what came before."""
-    loaded = await load_connector(runtime, connection_id, caller.workspace_id)
+    page fails, what came before. ``loaded``: the connection as a sync of its streams loaded it
+    (each stream checkpoints under its own name, and a connection's syncs run one at a time)."""
+    loaded = loaded or await load_connector(runtime, connection_id, caller.workspace_id)
     row, stream = loaded.row, loaded.connector.stream(stream_name)
     checkpoint = (row.state or {}).get(stream_name, {}).get("cursor")
     start = None if from_start else checkpoint
@@ -147,9 +148,10 @@ async def _checkpoint(conn: Any, connection_id: str, stream_name: str, cursor: s
 async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: str,
                           stream: str | None = None, from_start: bool = False) -> dict[str, Any]:
     """A connection's sync: each of its streams (``stream`` alone, if given) from its checkpoint
-    (or ``from_start``) to its last page; the result is a :class:`~tribeops.core.schemas.jobs.SyncResult`. A stream
-    that fails (the network down, a payload the connector refuses) stops at the page that failed:
-    the pages before it stay stored and checkpointed, the next sync resumes after them, and the
+    (or ``from_start``) to its last page; the result is a
+    :class:`~tribeops.core.schemas.jobs.SyncResult`. A stream that fails (the network down, a
+    payload the connector refuses) stops at the page that failed: the pages before it stay
+    stored, the next sync goes on from the stream's checkpoint (see :func:`run_stream`), and the
     other streams still run. Then the job fails with one error per failed stream, naming the
     plugin, the network and the stream, and its result says what was stored."""
     caller = Caller(workspace_id=workspace_id, cursor_secret="")
@@ -167,7 +169,8 @@ async def sync_connection(runtime: Runtime, workspace_id: str, connection_id: st
         report = SyncReport(connection_id=connection_id, stream=name)
         reports.append(report)
         try:
-            await run_stream(runtime, caller, connection_id, name, report=report, from_start=from_start)
+            await run_stream(runtime, caller, connection_id, name, report=report, from_start=from_start,
+                             loaded=loaded)
         except ConnectionGone:
             errors.append(f"The connection {connection_id} was deleted during this sync, which stopped at "
                           f"{network}/{name}.")

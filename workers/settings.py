@@ -41,8 +41,8 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
 
 
 async def tick(ctx: dict[str, Any]) -> int:
-    """Queue aggregations for brands with new events, and the connections' syncs due; wake workers for queued jobs whose wake-up
-    was lost (Redis restarted) or whose worker died."""
+    """Queue aggregations for brands with new events, and the connections' syncs due; wake
+    workers for queued jobs whose wake-up was lost (Redis restarted) or whose worker died."""
     runtime: Runtime = ctx["runtime"]
     queue: ArqQueue = ctx["queue"]
     woken = 0

@@ -13,7 +13,7 @@ from tribeops.core.errors import FieldError, ValidationFailed
 from tribeops.core.schemas.common import Page
 from tribeops.core.schemas.connections import (CONNECTION_EXAMPLE, Connection, ConnectionCreate, ConnectionUpdate,
                                                 SyncReport)
-from tribeops.core.schemas.jobs import Job, JobCreate, JobCreateParams
+from tribeops.core.schemas.jobs import Job
 from tribeops.core.services.connections import ConnectionService
 
 from ..auth import CallerDep
@@ -78,14 +78,7 @@ class ConnectionController(Controller):
         """Queue a `connections.sync` job for every stream of the connection, as
         `POST /v1/jobs` does, and answer it: poll `Location`. Each stream goes on from its
         checkpointed cursor; the job's `result` counts what each stored."""
-        async with runtime.db.reading() as conn:
-            await ConnectionService(conn, caller, runtime.registry).get(connection_id)  # 404 for another's
-        data = JobCreate(kind="connections.sync", params=JobCreateParams(connection_id=connection_id))
-        try:
-            return await start_job(request, runtime, caller, data)
-        except ValidationFailed as exc:  # about the connection in the path, not a body's params
-            raise ValidationFailed([FieldError("/connection_id", e.message, location="path")
-                                    if e.pointer == "/params/connection_id" else e for e in exc.errors]) from None
+        return await start_job(request, runtime, caller, lambda jobs: jobs.sync_now(connection_id))
 
     @delete("/{connection_id:str}", operation_id="deleteConnection", summary="Delete a connection",
             opt={"scope": "write"}, responses=problems(*READ_ERRORS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -35,7 +36,7 @@ class JobController(Controller):
         for an aggregation; or the connection's sync of every stream, for a sync), it answers
         that job. Retried with the same `Idempotency-Key`, it answers the first job again rather
         than queue another."""
-        return await start_job(request, runtime, caller, data)
+        return await start_job(request, runtime, caller, lambda jobs: jobs.create(data))
 
     @get(operation_id="listJobs", summary="List jobs", responses=problems(*READ_ERRORS))
     async def list_jobs(self, runtime: Runtime, caller: CallerDep, limit: Limit = 20,
@@ -69,15 +70,16 @@ def retry_after(status: str, started_at: datetime | None) -> int | None:
     return max(1, min(30, round((utcnow() - started_at).total_seconds() / 5)))
 
 
-async def start_job(request: Request[Any, Any, Any], runtime: Runtime, caller: Caller, data: JobCreate) -> Response[Job]:
-    """Queue the job (or find the one waiting that does the same), wake a worker once it is
-    committed, and answer 202 with it, its `Location` and when to poll."""
+async def start_job(request: Request[Any, Any, Any], runtime: Runtime, caller: Caller,
+                    make: Callable[[JobService], Awaitable[Job]]) -> Response[Job]:
+    """Queue the job ``make`` asks the service for (or find the one waiting that does the same),
+    wake a worker once it is committed, and answer 202 with it, its `Location` and when to poll."""
 
     async def wake(job: Job) -> None:
         await runtime.queue.enqueue(job.id)  # a lost wake-up is sent again by the sweep
 
     response = await create(request, runtime, caller,
-                            lambda conn: JobService(conn, caller, runtime.registry).create(data),
+                            lambda conn: make(JobService(conn, caller, runtime.registry)),
                             "/v1/jobs", status_code=202, then=wake)
     job = msgspec.json.decode(response.content, type=Job)
     if (wait := retry_after(job.status, job.started_at)) is not None:

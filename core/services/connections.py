@@ -35,26 +35,20 @@ class ConnectionService(ResourceService[Connection]):
         self.registry = registry
 
     def _scoped(self) -> sa.Select[Any]:
-        """The connections, each with its latest sync job and when its syncs of every stream were
-        last asked for (correlated reads of the jobs, through their subject)."""
-        c = t.connections.c
+        """The connections, each with its latest sync job (joined through the id found for it)
+        and when its syncs of every stream were last asked for."""
+        c, j = t.connections.c, t.jobs.c
         mine = t.jobs.alias("mine")
         latest = (sa.select(mine.c.id).where(mine.c.subject == c.id, mine.c.kind == SYNC)
                   .order_by(mine.c.created_at.desc(), mine.c.id.desc()).limit(1).correlate(t.connections)
                   .scalar_subquery())
-
-        def of_latest(column: str, name: str) -> Any:
-            job = t.jobs.alias(f"latest_{column}")
-            return (sa.select(job.c[column]).where(job.c.id == latest).correlate(t.connections)
-                    .scalar_subquery().label(name))
-
-        j = t.jobs.c
+        last = t.jobs.alias("last_sync")
         last_full = (sa.select(sa.func.max(j.created_at)).where(j.subject == c.id, j.kind == SYNC, every_stream())
                      .correlate(t.connections).scalar_subquery())
-        return sa.select(t.connections, latest.label("sync_job"), of_latest("status", "sync_status"),
-                         of_latest("params", "sync_params"), of_latest("created_at", "sync_created"),
-                         of_latest("finished_at", "sync_finished"), last_full.label("full_sync_asked")
-                         ).where(c.workspace_id == self.ws)
+        return (sa.select(t.connections, last.c.id.label("sync_job"), last.c.status.label("sync_status"),
+                          last.c.params.label("sync_params"), last.c.created_at.label("sync_created"),
+                          last.c.finished_at.label("sync_finished"), last_full.label("full_sync_asked"))
+                .select_from(t.connections.outerjoin(last, last.c.id == latest)).where(c.workspace_id == self.ws))
 
     def to_item(self, row: Any) -> Connection:
         last = None if row.sync_job is None else LastSync(

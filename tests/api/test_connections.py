@@ -122,6 +122,10 @@ def test_connections_are_tenant_scoped(fake_client: TestClient[Any], setup: Any,
     assert fake_client.get("/v1/connections", headers=other).json()["data"] == []
 
 
+# A csv connection: its connector reads exported files, and does not poll.
+CSV_CONFIG = {"columns": {"id": "id", "occurred_at": "at", "actor_id": "by"}, "constants": {"kind": "comment"}}
+
+
 def _finished(client: TestClient[Any], headers: dict[str, str], location: str, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -213,7 +217,7 @@ def test_syncs_are_checked_naming_the_parameter_at_fault(fake_client: TestClient
     assert fake_client.post(f"/v1/connections/{conn['id']}/sync", headers=stranger).status_code == 404
     # A connector that does not poll (files, webhooks) has nothing to sync, and no interval.
     files = fake_client.post("/v1/connections", json={"brand_id": brand, "network": "csv", "name": "export",
-                                                      "config": {"columns": {"id": "id", "occurred_at": "at", "actor_id": "by"}, "constants": {"kind": "comment"}}}, headers=headers)
+                                                      "config": CSV_CONFIG}, headers=headers)
     assert files.status_code == 201 and files.json()["sync_every_minutes"] is None
     [(pointer, message)] = refused({"connection_id": files.json()["id"]})
     assert pointer == "/params/connection_id" and "does not poll" in message
@@ -286,9 +290,8 @@ def test_a_connection_deleted_during_its_sync_ends_it_clearly_keeping_what_was_s
 
 def test_a_sync_asked_for_in_the_path_is_refused_naming_the_path(fake_client: TestClient[Any], setup: Any) -> None:
     headers, brand, _ = setup
-    files = fake_client.post("/v1/connections", json={"brand_id": brand, "network": "csv", "name": "export", "config": {
-        "columns": {"id": "id", "occurred_at": "at", "actor_id": "by"}, "constants": {"kind": "comment"}}},
-        headers=headers).json()
+    files = fake_client.post("/v1/connections", json={"brand_id": brand, "network": "csv", "name": "export",
+                                                      "config": CSV_CONFIG}, headers=headers).json()
     refused = fake_client.post(f"/v1/connections/{files['id']}/sync", headers=headers)
     assert refused.status_code == 422
     [error] = refused.json()["errors"]
